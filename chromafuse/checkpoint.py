@@ -1,0 +1,127 @@
+"""Checkpoints: one file with arch, model args, weights, training config, data summary, metrics.
+
+Loading uses ``torch.load(weights_only=True)``: a file that tries to run code is refused
+before anything executes, and keys must match the architecture exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .models import create_model
+
+FORMAT = "chromafuse-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """The file is not a usable chromafuse checkpoint."""
+
+
+@dataclass
+class Checkpoint:
+    arch: str
+    model_args: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    training_state: dict[str, Any] | None = None
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """Write to a temporary file in the same folder, then rename: never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: Path, checkpoint: Checkpoint, half: bool = False) -> None:
+    """Save atomically; ``half`` stores floating-point weights as fp16 (for shipping)."""
+    state = {k: v.detach().cpu() for k, v in checkpoint.state_dict.items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "arch": checkpoint.arch,
+        "model_args": dict(checkpoint.model_args),
+        "state_dict": state,
+        "metadata": checkpoint.metadata,
+    }
+    if checkpoint.training_state is not None:
+        payload["training_state"] = checkpoint.training_state
+    atomic_torch_save(payload, path)
+
+
+def _reason(error: Exception) -> str:
+    """The informative line of a torch.load failure (e.g. the global a pickle tried to use)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if "Unsupported global" in line or "Unsupported operand" in line:
+            return line.split(" Please use")[0].replace("WeightsUnpickler error: ", "")
+    return lines[0] if lines else type(error).__name__
+
+
+def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read and validate a checkpoint file without building the model."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError) as error:
+        raise CheckpointError(f"{path}: not a chromafuse checkpoint (refused to load: {_reason(error)})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a chromafuse checkpoint (no '{FORMAT}' marker)")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {payload.get('version')!r} is not supported (expected {VERSION})")
+    for key in ("arch", "model_args", "state_dict"):
+        if key not in payload:
+            raise CheckpointError(f"{path}: checkpoint lacks '{key}'")
+    return Checkpoint(
+        arch=payload["arch"],
+        model_args=dict(payload["model_args"]),
+        state_dict=payload["state_dict"],
+        metadata=payload.get("metadata", {}),
+        training_state=payload.get("training_state"),
+    )
+
+
+def build_model(checkpoint: Checkpoint, source: str | os.PathLike = "checkpoint") -> nn.Module:
+    """Rebuild the model a checkpoint describes and load its weights strictly, in fp32."""
+    args = dict(checkpoint.model_args)
+    if "pretrained_backbone" in args:
+        args["pretrained_backbone"] = False  # the checkpoint's own weights replace ImageNet's
+    try:
+        model = create_model(checkpoint.arch, **args)
+    except (ValueError, TypeError) as error:
+        raise CheckpointError(f"{source}: cannot build model {checkpoint.arch!r}: {error}") from None
+    state = {k: v.float() if v.is_floating_point() else v for k, v in checkpoint.state_dict.items()}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise CheckpointError(f"{source}: weights do not match {checkpoint.arch!r}: {error}") from None
+    model.model_args = dict(checkpoint.model_args)
+    return model
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[nn.Module, Checkpoint]:
+    """Load a checkpoint file: returns the model (eval mode, on ``device``) and the checkpoint."""
+    checkpoint = read_checkpoint(path)
+    model = build_model(checkpoint, source=path).to(device).eval()
+    return model, checkpoint

@@ -1,0 +1,121 @@
+"""Typed, frozen settings for each command, validated once at construction."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .device import PRECISIONS
+
+LOSS_NAMES = ("mse", "l1", "huber", "ssim", "colorfulness")
+
+
+def parse_losses(spec: str) -> tuple[tuple[str, float], ...]:
+    """'huber=1,ssim=0.1' -> (('huber', 1.0), ('ssim', 0.1))."""
+    terms = []
+    for part in spec.split(","):
+        name, _, weight = part.strip().partition("=")
+        name = name.strip()
+        if name not in LOSS_NAMES:
+            raise ValueError(f"unknown loss {name!r} in {spec!r}; choose from {', '.join(LOSS_NAMES)}")
+        try:
+            value = float(weight) if weight else 1.0
+        except ValueError:
+            raise ValueError(f"loss weight {weight!r} for {name!r} is not a number") from None
+        if value < 0:
+            raise ValueError(f"loss weight for {name!r} must be >= 0, got {value}")
+        terms.append((name, value))
+    if not any(name in ("mse", "l1", "huber") for name, _ in terms):
+        raise ValueError(f"losses {spec!r} need a pixel term (mse, l1 or huber)")
+    return tuple(terms)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data_dirs: tuple[Path, ...]
+    out: Path
+    arch: str = "fusion-s"
+    model_args: dict = field(default_factory=dict)
+    val_dir: Path | None = None
+    val_fraction: float = 0.02
+    max_val_images: int = 256
+    size: int = 128
+    cache_dir: Path | None = None
+    batch_size: int = 16
+    steps: int | None = None
+    epochs: float | None = None
+    time_budget_min: float | None = None
+    lr: float = 5e-4
+    backbone_lr_scale: float = 0.2
+    weight_decay: float = 0.01
+    warmup_steps: int = 200
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0
+    ema_decay: float = 0.0
+    losses: str = "huber=1,ssim=0.1"
+    freeze_backbone: int = 4
+    folder_balance: float = 0.5
+    min_scale: float = 0.35
+    max_rotation: float = 10.0
+    val_every: int = 250
+    log_every: int = 25
+    patience: int = 0
+    select_metric: str = "psnr"
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    init: Path | None = None
+    min_image_side: int = 64
+    progress: bool = True
+
+    def __post_init__(self):
+        if not self.data_dirs:
+            raise ValueError("train needs at least one data folder")
+        for folder in (*self.data_dirs, *([self.val_dir] if self.val_dir else [])):
+            if not Path(folder).is_dir():
+                raise ValueError(f"{folder}: not a folder")
+        if self.size < 32 or self.size % 32:
+            raise ValueError(f"size must be a multiple of 32 and at least 32, got {self.size}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.steps is None and self.epochs is None and self.time_budget_min is None:
+            raise ValueError("give a length: steps, epochs or a time budget")
+        for name in ("steps", "epochs", "time_budget_min"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
+        if not 0.0 <= self.val_fraction < 0.5:
+            raise ValueError(f"val fraction must be in [0, 0.5), got {self.val_fraction}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.select_metric not in ("psnr", "ssim", "loss"):
+            raise ValueError(f"select metric must be psnr, ssim or loss, got {self.select_metric!r}")
+        if not 0.05 <= self.min_scale <= 1.0:
+            raise ValueError(f"min scale must be in [0.05, 1], got {self.min_scale}")
+        parse_losses(self.losses)
+
+    @property
+    def loss_terms(self) -> tuple[tuple[str, float], ...]:
+        return parse_losses(self.losses)
+
+    def to_dict(self) -> dict:
+        """Plain types only, so the config fits in a weights_only checkpoint."""
+        out = {}
+        for key, value in asdict(self).items():
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, tuple):
+                value = [str(v) for v in value]
+            out[key] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        values = dict(values)
+        values["data_dirs"] = tuple(Path(p) for p in values["data_dirs"])
+        for key in ("out", "val_dir", "cache_dir", "init"):
+            if values.get(key) is not None:
+                values[key] = Path(values[key])
+        return cls(**values)

@@ -1,0 +1,163 @@
+"""Training data: folders of colour photos -> a decoded, resized uint8 cache -> augmented batches.
+
+Decoding JPEGs on every step would eat the two CPU cores the model needs, so every image is
+decoded once, resized (squashed) to a square of ``cache_size`` -- the same square the engine
+renders at -- and kept in one memory-mapped array. Batches are sampled with per-folder weights
+and augmented on the fly with one batched affine warp (resized crop, flip, rotation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import zlib
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .images import list_images
+
+GRAYSCALE_CHANNEL_SPREAD = 2.0  # mean |R-G|, |G-B| below this (uint8 levels) counts as grayscale
+
+
+@dataclass
+class ImageCache:
+    images: np.ndarray  # (N, S, S, 3) uint8 RGB
+    files: list[str]
+    groups: np.ndarray  # (N,) int folder index
+    group_names: list[str]
+    skipped: dict[str, int]
+
+    def summary(self) -> dict:
+        counts = Counter(self.groups.tolist())
+        return {
+            "images": len(self.files),
+            "cache_size": int(self.images.shape[1]) if len(self.files) else 0,
+            "folders": {name: counts.get(i, 0) for i, name in enumerate(self.group_names)},
+            "skipped": dict(self.skipped),
+        }
+
+
+def _group_of(path: Path, root: Path, multiple_roots: bool) -> str:
+    relative = path.relative_to(root)
+    sub = relative.parts[0] if len(relative.parts) > 1 else "."
+    return f"{root.name}/{sub}" if multiple_roots else sub
+
+
+def _decode_for_cache(path: Path, size: int, min_side: int) -> tuple[np.ndarray | None, str | None]:
+    """Returns (image, None) or (None, reason) with reason in unreadable / grayscale / too small."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError:
+        return None, "unreadable"
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if bgr is None:
+        return None, "unreadable"
+    if min(bgr.shape[:2]) < min_side:
+        return None, "too_small"
+    channels = bgr.astype(np.int16)
+    spread = max(np.abs(channels[..., 0] - channels[..., 1]).mean(), np.abs(channels[..., 1] - channels[..., 2]).mean())
+    if spread < GRAYSCALE_CHANNEL_SPREAD:
+        return None, "grayscale"
+    resized = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB), None
+
+
+def _cache_key(files: list[Path], size: int, min_side: int) -> str:
+    digest = hashlib.sha1(f"v1 {size} {min_side} {GRAYSCALE_CHANNEL_SPREAD}".encode())
+    for path in files:
+        stat = path.stat()
+        digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("CHROMAFUSE_CACHE", Path.home() / ".cache" / "chromafuse"))
+
+
+def build_cache(roots: list[Path], size: int, cache_dir: Path | None = None, min_side: int = 64, workers: int = 2) -> ImageCache:
+    """Decode every image under ``roots`` once; reuse the cache while the files are unchanged."""
+    roots = [Path(r) for r in roots]
+    entries = [(path, _group_of(path, root, len(roots) > 1)) for root in roots for path in list_images([root])]
+    if not entries:
+        raise ValueError(f"no images found in {', '.join(map(str, roots))}")
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    key = _cache_key([p for p, _ in entries], size, min_side)
+    array_path, index_path = cache_dir / f"images-{size}-{key}.npy", cache_dir / f"images-{size}-{key}.json"
+    if array_path.exists() and index_path.exists():
+        index = json.loads(index_path.read_text())
+        images = np.load(array_path, mmap_mode="r")
+        return ImageCache(images, index["files"], np.array(index["groups"], dtype=np.int64), index["group_names"], index["skipped"])
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        decoded = list(pool.map(lambda entry: _decode_for_cache(entry[0], size, min_side), entries))
+    kept = [(entry, image) for entry, (image, reason) in zip(entries, decoded) if image is not None]
+    skipped = dict(Counter(reason for _, reason in decoded if reason is not None))
+    if not kept:
+        raise ValueError(f"no usable colour images in {', '.join(map(str, roots))} (skipped: {skipped})")
+    group_names = sorted({group for (_, group), _ in kept})
+    images = np.stack([image for _, image in kept])
+    files = [str(path) for (path, _), _ in kept]
+    groups = [group_names.index(group) for (_, group), _ in kept]
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp_array = array_path.with_suffix(f".tmp{os.getpid()}.npy")
+    np.save(tmp_array, images)
+    os.replace(tmp_array, array_path)
+    tmp_index = index_path.with_suffix(f".tmp{os.getpid()}")
+    tmp_index.write_text(json.dumps({"files": files, "groups": groups, "group_names": group_names, "skipped": skipped}))
+    os.replace(tmp_index, index_path)
+    return ImageCache(images, files, np.array(groups, dtype=np.int64), group_names, skipped)
+
+
+def split_indices(files: list[str], val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic split by a hash of the file name: the same file always lands on the same side."""
+    is_val = np.array([zlib.crc32(Path(f).name.encode()) % 10_000 < val_fraction * 10_000 for f in files], dtype=bool)
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def sampling_weights(groups: np.ndarray, balance: float) -> torch.Tensor:
+    """Weight each image by 1 / (images in its folder) ** balance: 0 = uniform, 1 = folders equal."""
+    counts = np.bincount(groups)
+    return torch.from_numpy(1.0 / counts[groups].astype(np.float64) ** balance)
+
+
+def augment_batch(rgb_uint8: torch.Tensor, out_size: int, generator: torch.Generator, min_scale: float, max_rotation_deg: float) -> torch.Tensor:
+    """(B, S, S, 3) uint8 -> (B, 3, out, out) float in [0, 1]: random resized crop, h-flip, rotation."""
+    batch = rgb_uint8.shape[0]
+    images = rgb_uint8.permute(0, 3, 1, 2).float().div_(255.0)
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return torch.rand(batch, generator=generator, dtype=torch.float64) * (high - low) + low
+
+    area = uniform(min_scale, 1.0)
+    log_ratio = uniform(math.log(3 / 4), math.log(4 / 3))
+    width = torch.sqrt(area * torch.exp(log_ratio)).clamp(max=1.0)
+    height = torch.sqrt(area / torch.exp(log_ratio)).clamp(max=1.0)
+    centre_x = (uniform(-1.0, 1.0) * (1.0 - width)).float()
+    centre_y = (uniform(-1.0, 1.0) * (1.0 - height)).float()
+    angle = (uniform(-max_rotation_deg, max_rotation_deg) * math.pi / 180.0).float()
+    flip = torch.where(torch.rand(batch, generator=generator) < 0.5, -1.0, 1.0)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    width, height = width.float() * flip, height.float()
+    theta = torch.stack(
+        [torch.stack([width * cos, -height * sin, centre_x], 1), torch.stack([width * sin, height * cos, centre_y], 1)], 1
+    )
+    grid = F.affine_grid(theta, (batch, 3, out_size, out_size), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False).clamp_(0.0, 1.0)
+
+
+def resize_batch(rgb_uint8: torch.Tensor, out_size: int) -> torch.Tensor:
+    """(B, S, S, 3) uint8 -> (B, 3, out, out) float in [0, 1], antialiased; for validation."""
+    images = rgb_uint8.permute(0, 3, 1, 2).float().div_(255.0)
+    if images.shape[-1] == out_size:
+        return images
+    return F.interpolate(images, size=(out_size, out_size), mode="bilinear", antialias=True, align_corners=False).clamp_(0.0, 1.0)

@@ -1,0 +1,152 @@
+"""The Colorizer: L at full resolution -> L at render size -> model -> ab -> upsampled ab joined
+with the original L -> RGB. Works on numpy images; folder runs live in batch.py."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from .checkpoint import Checkpoint, load_checkpoint
+from .color import lab_to_rgb, rgb_to_lab
+from .device import autocast, resolve_device, resolve_precision, uses_channels_last
+
+STRIP_PIXELS = 2_000_000  # colour conversion runs in row strips of about this many pixels
+
+
+def default_weights_path() -> Path:
+    return Path(__file__).parent / "weights" / "default.pt"
+
+
+class NoDefaultModelError(FileNotFoundError):
+    pass
+
+
+def _strips(height: int, width: int):
+    rows = max(1, STRIP_PIXELS // max(width, 1))
+    for top in range(0, height, rows):
+        yield slice(top, min(top + rows, height))
+
+
+def lightness_of(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32 RGB in [0, 1] -> (H, W) float32 Lab L, converted in strips."""
+    out = np.empty(rgb.shape[:2], dtype=np.float32)
+    for rows in _strips(*rgb.shape[:2]):
+        chunk = torch.from_numpy(np.ascontiguousarray(rgb[rows])).permute(2, 0, 1)
+        out[rows] = rgb_to_lab(chunk)[0].numpy()
+    return out
+
+
+def join_lab(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """Full-resolution L (H, W) + ab (H, W, 2) -> RGB (H, W, 3) float32 in [0, 1], in strips."""
+    out = np.empty((*lightness.shape, 3), dtype=np.float32)
+    for rows in _strips(*lightness.shape):
+        lab = torch.cat([torch.from_numpy(lightness[rows])[None], torch.from_numpy(np.ascontiguousarray(ab[rows])).permute(2, 0, 1)])
+        out[rows] = lab_to_rgb(lab).permute(1, 2, 0).numpy()
+    return out
+
+
+def upsample_ab(ab_small: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(S, S, 2) -> (H, W, 2), bilinear (pixel-centre aligned, as F.interpolate align_corners=False)."""
+    return cv2.resize(ab_small, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def render_lightness(lightness: np.ndarray, size: int) -> np.ndarray:
+    """Full-resolution L -> the model's square render size (area averaging when shrinking)."""
+    h, w = lightness.shape
+    interpolation = cv2.INTER_AREA if size <= min(h, w) else cv2.INTER_LINEAR
+    return cv2.resize(lightness, (size, size), interpolation=interpolation)
+
+
+def to_dtype(rgb: np.ndarray, bit_depth: int) -> np.ndarray:
+    scale = 65535.0 if bit_depth == 16 else 255.0
+    return (rgb * scale + 0.5).astype(np.uint16 if bit_depth == 16 else np.uint8)
+
+
+@dataclass
+class Colorizer:
+    model: torch.nn.Module
+    checkpoint: Checkpoint
+    weights: Path
+    device: torch.device
+    precision: str
+    size: int
+
+    @classmethod
+    def load(cls, weights: str | os.PathLike | None = None, device: str = "auto", precision: str = "auto", size: int | None = None) -> Colorizer:
+        """Load a checkpoint (default: the model shipped with the package) for inference."""
+        path = Path(weights) if weights is not None else default_weights_path()
+        if weights is None and not path.exists():
+            raise NoDefaultModelError("no default model is installed with this chromafuse; pass --weights PATH to a checkpoint")
+        torch_device = resolve_device(device)
+        resolved = resolve_precision(precision, torch_device)
+        model, checkpoint = load_checkpoint(path, torch_device)
+        if uses_channels_last(torch_device, resolved):
+            model.to(memory_format=torch.channels_last)
+        render = size or int(checkpoint.metadata.get("render_size") or getattr(model, "native_size", 256))
+        if render < 32 or render % 32:
+            raise ValueError(f"render size must be a multiple of 32 and at least 32, got {render}")
+        return cls(model, checkpoint, path, torch_device, resolved, render)
+
+    @property
+    def name(self) -> str:
+        return self.checkpoint.metadata.get("name", self.checkpoint.arch)
+
+    @torch.no_grad()
+    def predict_ab(self, lightness_small: np.ndarray) -> np.ndarray:
+        """(B, S, S) L at render size -> (B, S, S, 2) ab, in Lab units."""
+        batch = torch.from_numpy(np.ascontiguousarray(lightness_small, dtype=np.float32))[:, None].to(self.device)
+        if uses_channels_last(self.device, self.precision):
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.precision):
+            ab = self.model(batch)
+        return ab.float().permute(0, 2, 3, 1).cpu().numpy()
+
+    def colorize_lightness(self, lightness: list[np.ndarray]) -> list[np.ndarray]:
+        """Full-resolution L images -> full-resolution RGB float32 in [0, 1], one batch."""
+        small = np.stack([render_lightness(lum, self.size) for lum in lightness])
+        ab_small = self.predict_ab(small)
+        return [join_lab(lum, upsample_ab(ab, *lum.shape)) for lum, ab in zip(lightness, ab_small)]
+
+    def colorize(self, image: np.ndarray) -> np.ndarray:
+        """Colorize one numpy image: (H, W) or (H, W, 3|4), uint8, uint16 or float in [0, 1].
+
+        Returns RGB (H, W, 3) in the input's dtype (alpha, if given, is appended unchanged).
+        """
+        rgb, alpha, kind = _as_float_rgb(image)
+        out = self.colorize_lightness([lightness_of(rgb)])[0]
+        if kind == np.uint8:
+            out = to_dtype(out, 8)
+        elif kind == np.uint16:
+            out = to_dtype(out, 16)
+        return out if alpha is None else np.dstack([out, alpha])
+
+    def colorize_paths(self, inputs, output_dir, **options):
+        """Colorize files and folders into ``output_dir``; see :func:`chromafuse.batch.run_colorize`."""
+        from .batch import ColorizeOptions, run_colorize
+
+        return run_colorize(self, [str(i) for i in inputs], Path(output_dir), ColorizeOptions(**options))
+
+
+def _as_float_rgb(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, type]:
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        shape = getattr(image, "shape", None)
+        raise ValueError(f"expected an image array of shape (H, W), (H, W, 3) or (H, W, 4), got {shape}")
+    kind = image.dtype.type
+    if kind == np.uint8:
+        data = image.astype(np.float32) / 255.0
+    elif kind == np.uint16:
+        data = image.astype(np.float32) / 65535.0
+    elif np.issubdtype(image.dtype, np.floating):
+        data = np.clip(image.astype(np.float32), 0.0, 1.0)
+    else:
+        raise ValueError(f"expected uint8, uint16 or float pixels, got {image.dtype}")
+    if data.ndim == 2:
+        data = data[..., None]
+    alpha = image[..., 3] if image.ndim == 3 and image.shape[2] == 4 else None
+    rgb = np.repeat(data, 3, axis=2) if data.shape[2] == 1 else np.ascontiguousarray(data[..., :3])
+    return rgb, alpha, kind

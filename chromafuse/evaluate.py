@@ -1,0 +1,201 @@
+"""Score colorizations against colour references: per image and aggregated, with a gray baseline.
+
+Two modes: colorize the grayscale of each reference with one or two models, or score existing
+predictions (``pred_dir``) paired with references by relative path, ignoring the extension.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from skimage.color import lab2rgb, rgb2lab
+from tqdm import tqdm
+
+from .engine import Colorizer, lightness_of, to_dtype
+from .images import ImageReadError, list_images, read_image
+from .metrics import METRIC_SETTINGS, METRICS, aggregate, score_pair
+
+PROTOCOLS = ("native", "256")
+THUMBNAILS_KEPT = 60  # the worst images keep thumbnails for the HTML report
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_psnr: float | None = None
+    min_ssim: float | None = None
+    max_mse: float | None = None
+    min_colorfulness: float | None = None
+
+    def misses(self, summary: dict) -> list[str]:
+        """A line per missed threshold, saying by how much."""
+        checks = [("psnr", self.min_psnr, 1), ("ssim", self.min_ssim, 1), ("mse", self.max_mse, -1), ("colorfulness", self.min_colorfulness, 1)]
+        lines = []
+        for key, limit, direction in checks:
+            if limit is None:
+                continue
+            value = summary[key]["mean"]
+            if not np.isfinite(value) or (value - limit) * direction < 0:
+                word = "at least" if direction > 0 else "at most"
+                lines.append(f"mean {key} {value:.4g} misses the threshold ({word} {limit:g}) by {abs(value - limit):.4g}")
+        return lines
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    reference_dir: Path
+    pred_dir: Path | None = None
+    weights: tuple[Path | None, ...] = (None,)
+    protocol: str = "native"
+    size: int | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int = 8
+    recursive: bool = True
+    thresholds: Thresholds = Thresholds()
+    progress: bool = True
+
+    def __post_init__(self):
+        if not Path(self.reference_dir).is_dir():
+            raise ValueError(f"{self.reference_dir}: not a folder")
+        if self.pred_dir is not None and not Path(self.pred_dir).is_dir():
+            raise ValueError(f"{self.pred_dir}: not a folder")
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}")
+        if not self.weights:
+            raise ValueError("give at least one model to evaluate")
+
+
+@dataclass
+class ModelScores:
+    name: str
+    weights: str
+    rows: list[dict] = field(default_factory=list)
+    thumbnails: list[tuple[float, str, bytes, bytes]] = field(default_factory=list)  # heap of (ciede, file, ref, pred)
+
+    def summary(self) -> dict:
+        keys = (*METRICS, "colorfulness_ref")
+        return {key: aggregate(self.rows, key) for key in keys}
+
+    def keep_thumbnail(self, file: str, ciede: float, ref: np.ndarray, pred: np.ndarray) -> None:
+        item = (ciede, file, _thumbnail(ref), _thumbnail(pred))
+        if len(self.thumbnails) < THUMBNAILS_KEPT:
+            heapq.heappush(self.thumbnails, item)
+        elif ciede > self.thumbnails[0][0]:
+            heapq.heapreplace(self.thumbnails, item)
+
+
+@dataclass
+class Evaluation:
+    protocol: str
+    reference_dir: str
+    models: list[ModelScores]
+    baseline: ModelScores
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    render_size: int | None = None
+    settings: dict = field(default_factory=lambda: dict(METRIC_SETTINGS))
+
+    @property
+    def primary(self) -> ModelScores:
+        return self.models[0]
+
+    @property
+    def problems(self) -> list[str]:
+        return [f"missing prediction for {m}" for m in self.missing] + [f"{f}: {reason}" for f, reason in self.failed]
+
+
+def _thumbnail(rgb: np.ndarray, width: int = 160) -> bytes:
+    h, w = rgb.shape[:2]
+    small = cv2.resize(rgb, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+    return cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+
+
+def load_reference(path: Path, protocol: str) -> np.ndarray:
+    image = read_image(path)
+    rgb = to_dtype(image.rgb, 8)
+    if protocol == "256":
+        rgb = cv2.resize(rgb, (256, 256), interpolation=cv2.INTER_AREA)
+    return rgb
+
+
+def gray_of(rgb: np.ndarray) -> np.ndarray:
+    """The Lab lightness of an RGB uint8 image with a = b = 0, as RGB uint8 (the model's input)."""
+    lab = rgb2lab(rgb)
+    lab[..., 1:] = 0.0
+    return (np.clip(lab2rgb(lab), 0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+def _key(relative: Path) -> str:
+    return str(relative.with_suffix("")).replace("\\", "/")
+
+
+def evaluate(cfg: EvaluateConfig) -> Evaluation:
+    refs = {_key(p.relative_to(cfg.reference_dir)): p for p in list_images([Path(cfg.reference_dir)], cfg.recursive)}
+    if not refs:
+        raise ValueError(f"no reference images found in {cfg.reference_dir}")
+    baseline = ModelScores("gray input (baseline)", "-")
+    if cfg.pred_dir is not None:
+        return _evaluate_predictions(cfg, refs, baseline)
+    colorizers = [Colorizer.load(w, cfg.device, cfg.precision, cfg.size) for w in cfg.weights]
+    models = [ModelScores(_label(c, i, len(colorizers)), str(c.weights)) for i, c in enumerate(colorizers)]
+    result = Evaluation(cfg.protocol, str(cfg.reference_dir), models, baseline, render_size=colorizers[0].size)
+    keys = sorted(refs)
+    with tqdm(total=len(keys), desc="evaluate", unit="img", disable=not cfg.progress) as bar:
+        for start in range(0, len(keys), cfg.batch_size):
+            batch = []
+            for key in keys[start : start + cfg.batch_size]:
+                try:
+                    ref = load_reference(refs[key], cfg.protocol)
+                except ImageReadError as error:
+                    result.failed.append((str(refs[key]), str(error)))
+                    continue
+                gray = gray_of(ref)
+                _score_into(baseline, key, gray, ref, thumbnails=False)
+                batch.append((key, ref, gray))
+            if batch:
+                lightness = [lightness_of(gray.astype(np.float32) / 255.0) for _, _, gray in batch]
+                for colorizer, scores in zip(colorizers, models):
+                    for (key, ref, _), rgb in zip(batch, colorizer.colorize_lightness(lightness)):
+                        _score_into(scores, key, to_dtype(rgb, 8), ref)
+            bar.update(len(keys[start : start + cfg.batch_size]))
+    return result
+
+
+def _label(colorizer: Colorizer, index: int, count: int) -> str:
+    return colorizer.name if count == 1 else f"{chr(ord('A') + index)}: {colorizer.name} ({colorizer.weights.name})"
+
+
+def _score_into(scores: ModelScores, key: str, pred: np.ndarray, ref: np.ndarray, thumbnails: bool = True) -> None:
+    row = {"file": key, **score_pair(pred, ref)}
+    scores.rows.append(row)
+    if thumbnails:
+        scores.keep_thumbnail(key, row["ciede2000"], ref, pred)
+
+
+def _evaluate_predictions(cfg: EvaluateConfig, refs: dict[str, Path], baseline: ModelScores) -> Evaluation:
+    preds = {_key(p.relative_to(cfg.pred_dir)): p for p in list_images([Path(cfg.pred_dir)], cfg.recursive)}
+    scores = ModelScores(f"predictions in {cfg.pred_dir}", str(cfg.pred_dir))
+    result = Evaluation(cfg.protocol, str(cfg.reference_dir), [scores], baseline)
+    result.missing = [str(refs[k]) for k in sorted(refs) if k not in preds]
+    result.extra = [str(preds[k]) for k in sorted(preds) if k not in refs]
+    for key in tqdm(sorted(k for k in refs if k in preds), desc="evaluate", unit="img", disable=not cfg.progress):
+        try:
+            ref = load_reference(refs[key], "native")
+            pred = to_dtype(read_image(preds[key]).rgb, 8)
+        except ImageReadError as error:
+            result.failed.append((key, str(error)))
+            continue
+        if pred.shape != ref.shape:
+            result.failed.append((key, f"size mismatch: prediction {pred.shape[1]}x{pred.shape[0]}, reference {ref.shape[1]}x{ref.shape[0]}"))
+            continue
+        if cfg.protocol == "256":
+            ref = cv2.resize(ref, (256, 256), interpolation=cv2.INTER_AREA)
+            pred = cv2.resize(pred, (256, 256), interpolation=cv2.INTER_AREA)
+        _score_into(baseline, key, gray_of(ref), ref, thumbnails=False)
+        _score_into(scores, key, pred, ref)
+    return result

@@ -1,0 +1,237 @@
+"""Image files: listing, decoding (EXIF orientation, 8/16-bit, alpha, palette, CMYK) and atomic saving.
+
+Pixels are decoded with OpenCV (it keeps 16-bit samples); Pillow reads only the header first,
+to identify the format, refuse decompression bombs before any pixel is decoded, and find the
+EXIF orientation.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+DEFAULT_MAX_PIXELS = 200_000_000
+COLOR_SPREAD_8BIT = 2.0  # mean |R-G| or |G-B| above this (in 8-bit levels) means a colour photo
+
+# EXIF orientation -> operations on the decoded array (OpenCV's IMREAD_UNCHANGED ignores EXIF).
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: np.swapaxes(a, 0, 1),
+    6: lambda a: np.swapaxes(a, 0, 1)[:, ::-1],
+    7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
+    8: lambda a: np.swapaxes(a, 0, 1)[::-1],
+}
+
+
+class ImageReadError(ValueError):
+    """A file that cannot be used as an image; the message is the reason."""
+
+
+@dataclass
+class DecodedImage:
+    rgb: np.ndarray  # (H, W, 3) float32 in [0, 1]
+    alpha: np.ndarray | None  # (H, W) in the source dtype, or None
+    bit_depth: int  # 8 or 16
+    is_color: bool
+    source_format: str
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _is_hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def list_images(paths: list[Path], recursive: bool = True) -> list[Path]:
+    """Image files under folders (sorted, hidden entries skipped), plus files given directly."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            walker = sorted(path.rglob("*")) if recursive else sorted(path.iterdir())
+            found += [p for p in walker if p.is_file() and is_image_path(p) and not _is_hidden(p, path)]
+        elif path.is_file():
+            found.append(path)
+    return found
+
+
+def expand_inputs(inputs: list[str], recursive: bool = True) -> list[tuple[Path, Path]]:
+    """Files, folders and globs -> sorted (file, path relative to its input root) pairs.
+
+    A folder contributes its images (any name a user gave directly is kept even with an odd
+    extension, so that it is reported rather than ignored). Missing inputs raise ValueError.
+    """
+    pairs: list[tuple[Path, Path]] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            pairs += [(p, p.relative_to(path)) for p in list_images([path], recursive)]
+        elif path.is_file():
+            pairs.append((path, Path(path.name)))
+        elif glob.has_magic(item):
+            matches = sorted(Path(m) for m in glob.glob(item, recursive=True))
+            if not matches:
+                raise ValueError(f"{item}: the pattern matches no files")
+            pairs += [(m, Path(m.name)) for m in matches if m.is_file()]
+        else:
+            raise ValueError(f"{item}: no such file or folder")
+    return pairs
+
+
+def _header(data: bytes, max_pixels: int) -> tuple[str, str, int]:
+    """(format, mode, EXIF orientation) from the header alone; refuses bombs and non-images."""
+    import io
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                fmt, mode = image.format or "unknown", image.mode
+                orientation = image.getexif().get(0x0112, 1) if fmt in ("JPEG", "TIFF", "WEBP", "PNG") else 1
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise ImageReadError("refused: too many pixels (decompression bomb?)") from None
+        except UnidentifiedImageError:
+            raise ImageReadError("not an image (unrecognised format)") from None
+        except (OSError, SyntaxError, ValueError) as error:
+            raise ImageReadError(f"unreadable image header: {error}") from None
+    if width * height > max_pixels:
+        raise ImageReadError(f"refused: {width}x{height} is over the limit of {max_pixels:,} pixels")
+    return fmt, mode, int(orientation) if isinstance(orientation, int) else 1
+
+
+def _check_complete(fmt: str, data: bytes) -> None:
+    # OpenCV decodes a JPEG cut short without complaint (grey bottom rows); the end marker tells.
+    if fmt == "JPEG" and b"\xff\xd9" not in data[-4096:]:
+        raise ImageReadError("truncated JPEG (no end-of-image marker)")
+
+
+def _to_float_rgb(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, int]:
+    if array.dtype == np.uint8:
+        depth, scale = 8, 255.0
+    elif array.dtype == np.uint16:
+        depth, scale = 16, 65535.0
+    else:
+        raise ImageReadError(f"unsupported sample type {array.dtype} (only 8- and 16-bit images)")
+    alpha = None
+    if array.ndim == 2:
+        rgb = np.repeat(array[..., None], 3, axis=2)
+    elif array.shape[2] == 4:
+        rgb, alpha = cv2.cvtColor(array[..., :3], cv2.COLOR_BGR2RGB), array[..., 3].copy()
+    elif array.shape[2] == 3:
+        rgb = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+    elif array.shape[2] == 2:  # gray + alpha
+        rgb, alpha = np.repeat(array[..., :1], 3, axis=2), array[..., 1].copy()
+    else:
+        raise ImageReadError(f"unsupported channel count {array.shape[2]}")
+    return rgb.astype(np.float32) / scale, alpha, depth
+
+
+def color_spread(rgb: np.ndarray) -> float:
+    """Mean channel difference in 8-bit levels, on a subsample (cheap on 40-megapixel scans)."""
+    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 250_000)))
+    sample = rgb[::step, ::step]
+    return 255.0 * max(float(np.abs(sample[..., 0] - sample[..., 1]).mean()), float(np.abs(sample[..., 1] - sample[..., 2]).mean()))
+
+
+def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode one file; raises ImageReadError with the reason when it is not a usable image."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise ImageReadError(f"cannot read file: {error.strerror or error}") from None
+    if not data:
+        raise ImageReadError("empty file (0 bytes)")
+    fmt, mode, orientation = _header(data, max_pixels)
+    _check_complete(fmt, data)
+    if mode in PILLOW_MODES:
+        array = _decode_with_pillow(data)
+    else:
+        array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise ImageReadError(f"corrupt or truncated {fmt} data")
+    if orientation in _ORIENT:
+        array = np.ascontiguousarray(_ORIENT[orientation](array))
+    rgb, alpha, depth = _to_float_rgb(array)
+    return DecodedImage(rgb, alpha, depth, color_spread(rgb) > COLOR_SPREAD_8BIT, fmt)
+
+
+# Palette and CMYK images go through Pillow, which converts them to RGB(A) correctly.
+PILLOW_MODES = {"P", "PA", "CMYK"}
+
+
+def _decode_with_pillow(data: bytes) -> np.ndarray | None:
+    import io
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            mode = "RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB"
+            rgb = np.asarray(image.convert(mode))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    return cv2.cvtColor(rgb, cv2.COLOR_RGBA2BGRA if rgb.shape[2] == 4 else cv2.COLOR_RGB2BGR)
+
+
+OUTPUT_EXTENSIONS = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tiff"}
+
+
+def encode_image(rgb: np.ndarray, alpha: np.ndarray | None, extension: str, quality: int) -> tuple[bytes, list[str]]:
+    """RGB (uint8 or uint16) + optional alpha -> file bytes, and notes on anything dropped."""
+    notes = []
+    ext = extension.lower()
+    if rgb.dtype == np.uint16 and ext not in (".png", ".tif", ".tiff"):
+        rgb = (rgb.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+        alpha = None if alpha is None else (alpha.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+        notes.append(f"16-bit reduced to 8-bit ({ext} holds 8 bits)")
+    if alpha is not None and ext in (".jpg", ".jpeg"):
+        alpha = None
+        notes.append("alpha dropped (JPEG has no alpha)")
+    if alpha is not None and alpha.dtype != rgb.dtype:
+        alpha = _match_depth(alpha, rgb.dtype)
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    if alpha is not None:
+        bgr = np.dstack([bgr, alpha])
+    params = []
+    if ext in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, quality]
+    elif ext == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, quality]
+    elif ext == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    ok, buffer = cv2.imencode(ext, bgr, params)
+    if not ok:
+        raise OSError(f"could not encode as {ext}")
+    return buffer.tobytes(), notes
+
+
+def _match_depth(alpha: np.ndarray, dtype) -> np.ndarray:
+    if dtype == np.uint16:
+        return alpha.astype(np.uint16) * 257
+    return (alpha.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a hidden temporary file beside ``path``, then rename: never a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

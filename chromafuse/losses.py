@@ -1,0 +1,76 @@
+"""Training losses, by name. Each takes the predicted and true ab (Lab units) and the lightness,
+and returns a scalar; ``total_loss`` combines the configured terms with their weights."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .color import lab_to_rgb, normalize_ab
+
+HUBER_DELTA = 0.1  # in normalised ab units (11 Lab units): L2 near the target, L1 beyond
+
+
+def gaussian_window(size: int = 11, sigma: float = 1.5, device=None) -> torch.Tensor:
+    coords = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
+    g = torch.exp(-(coords**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).expand(1, 1, size, size)
+
+
+def ssim_map(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Gaussian SSIM (11x11, sigma 1.5, K1 0.01, K2 0.03) per channel, valid region only."""
+    channels = x.shape[1]
+    window = gaussian_window(device=x.device).expand(channels, 1, 11, 11)
+
+    def blur(t: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(t, window, groups=channels)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_x, mu_y = blur(x), blur(y)
+    sigma_x = blur(x * x) - mu_x**2
+    sigma_y = blur(y * y) - mu_y**2
+    sigma_xy = blur(x * y) - mu_x * mu_y
+    return ((2 * mu_x * mu_y + c1) * (2 * sigma_xy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sigma_x + sigma_y + c2))
+
+
+def colorfulness(rgb: torch.Tensor) -> torch.Tensor:
+    """Hasler-Suesstrunk colourfulness per image (|R-G|, |(R+G)/2-B| variant), RGB in [0, 1]: (B,)."""
+    r, g, b = (rgb * 255.0).unbind(1)
+    rg, yb = (r - g).abs().flatten(1), (0.5 * (r + g) - b).abs().flatten(1)
+    std = torch.sqrt(rg.var(1, unbiased=False) + yb.var(1, unbiased=False) + 1e-6)
+    mean = torch.sqrt(rg.mean(1) ** 2 + yb.mean(1) ** 2 + 1e-6)
+    return std + 0.3 * mean
+
+
+def _rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    return lab_to_rgb(torch.cat([lightness, ab], dim=1))
+
+
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+LOSSES: dict[str, LossFn] = {
+    "mse": lambda pred, true, lightness: F.mse_loss(normalize_ab(pred), normalize_ab(true)),
+    "l1": lambda pred, true, lightness: F.l1_loss(normalize_ab(pred), normalize_ab(true)),
+    "huber": lambda pred, true, lightness: F.huber_loss(normalize_ab(pred), normalize_ab(true), delta=HUBER_DELTA),
+    "ssim": lambda pred, true, lightness: 1.0 - ssim_map(_rgb(lightness, pred), _rgb(lightness, true)).mean(),
+    # Penalise only missing colour (prediction duller than the truth), scaled to ~[0, 1].
+    "colorfulness": lambda pred, true, lightness: F.relu(
+        colorfulness(_rgb(lightness, true)) - colorfulness(_rgb(lightness, pred))
+    ).mean()
+    / 100.0,
+}
+
+
+def total_loss(terms: tuple[tuple[str, float], ...], pred: torch.Tensor, true: torch.Tensor, lightness: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """Weighted sum of the named terms (computed in float32) and each term's value for logging."""
+    pred, true, lightness = pred.float(), true.float(), lightness.float()
+    total = pred.new_zeros(())
+    parts = {}
+    for name, weight in terms:
+        value = LOSSES[name](pred, true, lightness)
+        parts[name] = float(value.detach())
+        total = total + weight * value
+    return total, parts

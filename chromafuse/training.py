@@ -1,0 +1,362 @@
+"""``train(config)``: folders of colour photos in, a colorization checkpoint out.
+
+Runs on one CPU or GPU, or on several processes under ``torchrun`` (DistributedDataParallel;
+rank 0 validates, logs and writes checkpoints). Resuming restores the model, optimiser, EMA,
+schedule position and every random generator, so a step-based run that is interrupted and
+resumed ends with the same weights as one that was not.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
+
+from . import __version__
+from .checkpoint import Checkpoint, read_checkpoint, save_checkpoint
+from .color import rgb_to_lab
+from .config import TrainConfig
+from .data import ImageCache, augment_batch, build_cache, resize_batch, sampling_weights, split_indices
+from .device import autocast, resolve_device, resolve_precision, uses_channels_last
+from .losses import total_loss
+from .metrics_torch import batch_quality
+from .models import create_model, model_args_for
+from .trainlog import TrainLog
+
+LAST, BEST = "last.ckpt", "best.ckpt"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    best_step: int
+    best_metrics: dict
+    last_metrics: dict
+    stopped_because: str
+
+
+@dataclass
+class _Data:
+    cache: ImageCache
+    train_idx: np.ndarray
+    weights: torch.Tensor
+    val_images: torch.Tensor  # (N, 3, size, size) float in [0, 1]
+    summary: dict
+
+
+def _setup_distributed(device_name: str) -> tuple[int, int, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, resolve_device(device_name)
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() and device_name != "cpu"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
+    if use_cuda:
+        torch.cuda.set_device(device)
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def _prepare_data(cfg: TrainConfig, rank: int, world: int) -> _Data:
+    cache_size = int(round(cfg.size * 1.25 / 32)) * 32
+
+    def build(roots):
+        return build_cache(list(roots), cache_size, cfg.cache_dir, cfg.min_image_side)
+
+    if world > 1 and rank != 0:
+        dist.barrier()  # rank 0 builds the caches first
+    cache = build(cfg.data_dirs)
+    val_cache = build([cfg.val_dir]) if cfg.val_dir else None
+    if world > 1 and rank == 0:
+        dist.barrier()
+    if val_cache is None:
+        train_idx, val_idx = split_indices(cache.files, cfg.val_fraction)
+        val_source = cache.images[val_idx[: cfg.max_val_images]]
+    else:
+        train_idx = np.arange(len(cache.files))
+        val_source = val_cache.images[: cfg.max_val_images]
+    if len(train_idx) == 0:
+        raise ValueError("no training images left after the validation split")
+    val_images = resize_batch(torch.from_numpy(np.ascontiguousarray(val_source)), cfg.size) if len(val_source) else torch.empty(0)
+    summary = {**cache.summary(), "train_images": int(len(train_idx)), "val_images": int(len(val_images)),
+               "val_source": str(cfg.val_dir) if cfg.val_dir else f"hash split {cfg.val_fraction:g} of the training folders"}
+    return _Data(cache, train_idx, sampling_weights(cache.groups[train_idx], cfg.folder_balance), val_images, summary)
+
+
+def _build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict]:
+    model_args = model_args_for(cfg.arch, **cfg.model_args)
+    model = create_model(cfg.arch, **model_args)
+    if cfg.init is not None:
+        source = read_checkpoint(cfg.init)
+        if source.arch != cfg.arch:
+            raise ValueError(f"{cfg.init}: holds a {source.arch!r} model, not {cfg.arch!r}")
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in source.state_dict.items()}, strict=True)
+    if hasattr(model, "freeze_backbone") and cfg.freeze_backbone >= 0:
+        model.freeze_backbone(cfg.freeze_backbone)
+    return model, model_args
+
+
+def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    backbone, rest = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (backbone if name.startswith("encoder.") else rest).append(param)
+    groups = [{"params": rest, "lr": cfg.lr}]
+    if backbone:
+        groups.append({"params": backbone, "lr": cfg.lr * cfg.backbone_lr_scale})
+    for group in groups:
+        group["base_lr"] = group["lr"]
+    return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+
+
+def _lr_factor(step: int, progress: float, cfg: TrainConfig) -> float:
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    return cfg.min_lr_ratio + (1.0 - cfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def _total_steps(cfg: TrainConfig, train_images: int, world: int) -> int | None:
+    candidates = []
+    if cfg.steps is not None:
+        candidates.append(cfg.steps)
+    if cfg.epochs is not None:
+        candidates.append(math.ceil(cfg.epochs * train_images / (cfg.batch_size * world)))
+    return min(candidates) if candidates else None
+
+
+def _lab_batch(rgb: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    lab = rgb_to_lab(rgb.to(device))
+    return lab[:, :1], lab[:, 1:]
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, images: torch.Tensor, device: torch.device, precision: str, batch_size: int = 32) -> dict:
+    """Mean PSNR / SSIM / colourfulness on RGB of L + predicted ab against the true images."""
+    was_training = model.training
+    model.eval()
+    scores = []
+    for start in range(0, len(images), batch_size):
+        lightness, ab = _lab_batch(images[start : start + batch_size], device)
+        with autocast(device, precision):
+            pred = model(_to_layout(lightness, device, precision))
+        scores.append(batch_quality(lightness, pred.float(), ab))
+    model.train(was_training)
+    merged = {key: torch.cat([s[key] for s in scores]) for key in scores[0]}
+    return {key: float(value.mean()) for key, value in merged.items()}
+
+
+def _to_layout(x: torch.Tensor, device: torch.device, precision: str) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if uses_channels_last(device, precision) else x
+
+
+def _is_better(metrics: dict, best: float | None, select: str) -> bool:
+    if best is None:
+        return True
+    return metrics[select] < best if select == "loss" else metrics[select] > best
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
+    """Train a model as ``cfg`` says; with ``resume`` continue the run in ``cfg.out`` exactly."""
+    rank, world, device = _setup_distributed(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    is_main = rank == 0
+    run_dir = Path(cfg.out)
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if not resume and (run_dir / LAST).exists():
+            raise FileExistsError(f"{run_dir} already holds a run ({LAST}); resume it with --resume or choose another --out")
+
+    torch.manual_seed(cfg.seed + rank)
+    data = _prepare_data(cfg, rank, world)
+    model, model_args = _build_model(cfg)
+    model.to(device)
+    if uses_channels_last(device, precision):
+        model.to(memory_format=torch.channels_last)
+    optimizer = _optimizer(model, cfg)
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True) if cfg.ema_decay > 0 else None
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and precision == "fp16")
+    generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+
+    state = {"step": 0, "samples": 0, "elapsed_s": 0.0, "best_metric": None, "best_step": 0, "bad_validations": 0, "last_metrics": {}}
+    if resume:
+        state = _restore(run_dir / LAST, model, optimizer, ema, generator, rank)
+    log = TrainLog(run_dir / "log.csv", [n for n, _ in cfg.loss_terms], resume_step=state["step"]) if is_main else None
+    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if world > 1 else model
+
+    total_steps = _total_steps(cfg, len(data.train_idx), world)
+    budget_s = cfg.time_budget_min * 60.0 if cfg.time_budget_min else None
+    train_images = len(data.train_idx)
+
+    def checkpoint(path: Path, weights_model: torch.nn.Module, with_state: bool) -> None:
+        metadata = {
+            "train_config": cfg.to_dict(), "data": data.summary, "metrics": state["last_metrics"],
+            "step": state["step"], "samples": state["samples"], "train_time_s": round(state["elapsed_s"], 1),
+            "device": str(device), "precision": precision, "world_size": world,
+            "torch": str(torch.__version__), "chromafuse": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        training_state = _snapshot(state, optimizer, ema, generator) if with_state else None
+        save_checkpoint(path, Checkpoint(cfg.arch, model_args, weights_model.state_dict(), metadata, training_state))
+
+    progress_bar = tqdm(total=total_steps, initial=state["step"], desc="train", unit="step", dynamic_ncols=True,
+                        disable=not (is_main and cfg.progress))
+    window = {"loss": 0.0, "n": 0, "parts": {}, "t0": time.perf_counter(), "samples0": state["samples"]}
+    stopped_because = "steps"
+    net.train()
+    while True:
+        reason = _should_stop(state, total_steps, budget_s, cfg)
+        if world > 1:
+            flag = torch.tensor([1 if reason else 0])
+            dist.broadcast(flag, 0)
+            reason = reason or ("other rank" if flag.item() else None)
+        if reason:
+            stopped_because = reason
+            break
+        step_start = time.perf_counter()
+        progress = max(state["step"] / total_steps if total_steps else 0.0, state["elapsed_s"] / budget_s if budget_s else 0.0)
+        factor = _lr_factor(state["step"], progress, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
+
+        picks = data.train_idx[torch.multinomial(data.weights, cfg.batch_size, replacement=True, generator=generator).numpy()]
+        raw = torch.from_numpy(np.ascontiguousarray(data.cache.images[np.sort(picks)]))
+        rgb = augment_batch(raw, cfg.size, generator, cfg.min_scale, cfg.max_rotation)
+        lightness, ab = _lab_batch(rgb, device)
+        with autocast(device, precision):
+            pred = net(_to_layout(lightness, device, precision))
+        loss, parts = total_loss(cfg.loss_terms, pred, ab, lightness)
+        if not torch.isfinite(loss):
+            progress_bar.close()
+            raise TrainingDiverged(
+                f"loss became {float(loss.detach())} at step {state['step'] + 1}; stopping. The last good checkpoint is "
+                f"{run_dir / LAST} (resume from it with a lower --lr)."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        if ema is not None:
+            ema.update_parameters(model)
+
+        state["step"] += 1
+        state["samples"] += cfg.batch_size * world
+        state["elapsed_s"] += time.perf_counter() - step_start
+        window["loss"] += float(loss.detach())
+        window["n"] += 1
+        for name, value in parts.items():
+            window["parts"][name] = window["parts"].get(name, 0.0) + value
+        progress_bar.update(1)
+        progress_bar.set_postfix(loss=f"{float(loss.detach()):.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+
+        if is_main and state["step"] % cfg.log_every == 0:
+            _log_window(log, window, state, optimizer, train_images)
+        if state["step"] % cfg.val_every == 0 or _should_stop(state, total_steps, budget_s, cfg):
+            if is_main:
+                _validate_and_save(cfg, state, data, ema or model, device, precision, log, run_dir, checkpoint, model)
+            if world > 1:
+                best = torch.tensor([state["bad_validations"]])
+                dist.broadcast(best, 0)
+                state["bad_validations"] = int(best.item())
+    progress_bar.close()
+    if world > 1:
+        dist.barrier()
+    return TrainResult(run_dir, state["step"], state["best_step"], _best_metrics(run_dir) if is_main else {}, state["last_metrics"], stopped_because)
+
+
+def _should_stop(state: dict, total_steps: int | None, budget_s: float | None, cfg: TrainConfig) -> str | None:
+    if total_steps is not None and state["step"] >= total_steps:
+        return "steps"
+    if budget_s is not None and state["elapsed_s"] >= budget_s:
+        return "time budget"
+    if cfg.patience and state["bad_validations"] >= cfg.patience:
+        return "early stopping"
+    return None
+
+
+def _log_window(log: TrainLog, window: dict, state: dict, optimizer, train_images: int) -> None:
+    now = time.perf_counter()
+    n = max(window["n"], 1)
+    row = {
+        "step": state["step"], "epoch": round(state["samples"] / train_images, 3), "samples": state["samples"],
+        "elapsed_s": round(state["elapsed_s"], 1), "lr": optimizer.param_groups[0]["lr"],
+        "images_per_s": round((state["samples"] - window["samples0"]) / max(now - window["t0"], 1e-9), 2),
+        "loss": window["loss"] / n, **{f"loss_{k}": v / n for k, v in window["parts"].items()},
+    }
+    log.append(row)
+    window.update(loss=0.0, n=0, parts={}, t0=now, samples0=state["samples"])
+
+
+def _validate_and_save(cfg, state, data, eval_model, device, precision, log, run_dir, checkpoint, model) -> None:
+    weights_model = eval_model.module if isinstance(eval_model, AveragedModel) else eval_model
+    if len(data.val_images):
+        metrics = validate(weights_model, data.val_images, device, precision)
+        state["last_metrics"] = {**metrics, "step": state["step"]}
+        log.append({"step": state["step"], "samples": state["samples"], "elapsed_s": round(state["elapsed_s"], 1),
+                    "val_psnr": metrics["psnr"], "val_ssim": metrics["ssim"], "val_colorfulness": metrics["colorfulness"]})
+        select = cfg.select_metric if cfg.select_metric != "loss" else "psnr"
+        if _is_better(metrics, state["best_metric"], select):
+            state["best_metric"], state["best_step"], state["bad_validations"] = metrics[select], state["step"], 0
+            checkpoint(run_dir / BEST, weights_model, with_state=False)
+        else:
+            state["bad_validations"] += 1
+    else:
+        checkpoint(run_dir / BEST, weights_model, with_state=False)
+    checkpoint(run_dir / LAST, model, with_state=True)
+    log.plot(run_dir / "curves.png")
+
+
+def _snapshot(state: dict, optimizer, ema, generator) -> dict:
+    return {
+        **{k: v for k, v in state.items()},
+        "optimizer": optimizer.state_dict(),
+        "ema": ema.state_dict() if ema is not None else None,
+        "rng_torch": torch.get_rng_state(),
+        "rng_data": generator.get_state(),
+        "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def _restore(path: Path, model, optimizer, ema, generator, rank: int) -> dict:
+    source = read_checkpoint(path)
+    if source.training_state is None:
+        raise ValueError(f"{path}: holds no training state to resume from")
+    saved = source.training_state
+    model.load_state_dict(source.state_dict, strict=True)
+    optimizer.load_state_dict(saved["optimizer"])
+    if ema is not None and saved.get("ema") is not None:
+        ema.load_state_dict(saved["ema"])
+    if rank == 0:  # other ranks keep their own seeded streams
+        torch.set_rng_state(saved["rng_torch"])
+        generator.set_state(saved["rng_data"])
+        if saved.get("rng_cuda") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["rng_cuda"])
+    keys = ("step", "samples", "elapsed_s", "best_metric", "best_step", "bad_validations", "last_metrics")
+    return {k: saved[k] for k in keys}
+
+
+def _best_metrics(run_dir: Path) -> dict:
+    best = run_dir / BEST
+    return read_checkpoint(best).metadata.get("metrics", {}) if best.exists() else {}
+
+
+def resume_config(run_dir: Path, **overrides) -> TrainConfig:
+    """The stored config of the run in ``run_dir``, with stopping options replaced where given."""
+    source = read_checkpoint(Path(run_dir) / LAST)
+    cfg = TrainConfig.from_dict(source.metadata["train_config"])
+    changes = {k: v for k, v in overrides.items() if v is not None}
+    return replace(cfg, out=Path(run_dir), **changes)

@@ -1,0 +1,192 @@
+import csv
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import chromafuse
+from chromafuse import TrainConfig, load_checkpoint
+from chromafuse.checkpoint import read_checkpoint
+from chromafuse.color import rgb_to_lab
+from chromafuse.data import augment_batch, build_cache, split_indices
+from chromafuse.losses import total_loss
+from chromafuse.training import TrainingDiverged
+from tests.conftest import TINY_RESNET
+
+
+def tiny_config(photos: Path, out: Path, cache: Path, **changes) -> TrainConfig:
+    base = TrainConfig(
+        data_dirs=(photos,), out=out, arch="resnet", model_args=TINY_RESNET, size=64, batch_size=4, steps=6, lr=3e-3,
+        warmup_steps=2, val_fraction=0.25, val_every=3, log_every=1, cache_dir=cache, progress=False, min_image_side=32,
+    )
+    return replace(base, **changes)
+
+
+def test_cache_counts_skipped_files(tmp_path, photo_folder):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(photo_folder, data)
+    (data / "a" / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    gray = np.full((80, 80, 3), 128, np.uint8)
+    from tests.conftest import write_rgb
+
+    write_rgb(data / "a" / "gray.png", gray)
+    write_rgb(data / "b" / "tiny.png", np.random.default_rng(0).integers(0, 255, (20, 20, 3), dtype=np.uint8))
+    cache = build_cache([data], 80, tmp_path / "cache", min_side=32)
+    assert len(cache.files) == 12
+    assert cache.skipped == {"unreadable": 1, "grayscale": 1, "too_small": 1}
+    assert cache.images.shape == (12, 80, 80, 3) and cache.group_names == ["a", "b"]
+    again = build_cache([data], 80, tmp_path / "cache", min_side=32)  # reused from disk
+    assert np.array_equal(np.asarray(again.images), np.asarray(cache.images))
+
+
+def test_split_is_deterministic_and_disjoint():
+    files = [f"dir/img{i}.jpg" for i in range(500)]
+    train, val = split_indices(files, 0.1)
+    assert set(train).isdisjoint(val) and len(train) + len(val) == 500
+    assert 25 < len(val) < 80
+    assert np.array_equal(split_indices(files, 0.1)[1], val)
+
+
+def test_augment_batch_shapes_and_range():
+    raw = torch.randint(0, 256, (5, 80, 80, 3), dtype=torch.uint8)
+    out = augment_batch(raw, 64, torch.Generator().manual_seed(0), 0.35, 10.0)
+    assert out.shape == (5, 3, 64, 64) and 0 <= out.min() and out.max() <= 1
+    # left half dark, right half bright: without rotation every column stays uniform,
+    # and flips put the dark half on either side
+    halves = torch.zeros(64, 80, 80, 3, dtype=torch.uint8)
+    halves[:, :, 40:] = 255
+    plain = augment_batch(halves, 64, torch.Generator().manual_seed(0), 0.5, 0.0)
+    assert (plain.amax(dim=2) - plain.amin(dim=2)).max() < 1e-4
+    dark_left = plain[:, 0, :, :4].mean((1, 2)) < plain[:, 0, :, -4:].mean((1, 2))
+    assert 10 < int(dark_left.sum()) < 54
+
+
+def _fixed_batch_loss(model, photos: Path) -> float:
+    from chromafuse.data import resize_batch
+
+    cache = build_cache([photos], 80, photos.parent / "evalcache", min_side=32)
+    rgb = resize_batch(torch.from_numpy(np.asarray(cache.images)), 64)
+    lab = rgb_to_lab(rgb)
+    model.eval()
+    with torch.no_grad():
+        loss, _ = total_loss((("huber", 1.0),), model(lab[:, :1]), lab[:, 1:], lab[:, :1])
+    return float(loss)
+
+
+def test_training_lowers_the_loss_and_writes_its_outputs(tmp_path, photo_folder):
+    cfg = tiny_config(photo_folder, tmp_path / "run", tmp_path / "cache", steps=40, val_every=20)
+    torch.manual_seed(0)
+    untrained = chromafuse.create_model("resnet", **TINY_RESNET)
+    result = chromafuse.train(cfg)
+    assert result.steps == 40 and result.stopped_because == "steps"
+    for name in ("best.ckpt", "last.ckpt", "log.csv", "curves.png"):
+        assert (tmp_path / "run" / name).stat().st_size > 0
+    rows = list(csv.DictReader((tmp_path / "run" / "log.csv").open()))
+    assert [int(r["step"]) for r in rows if r["val_psnr"]] == [20, 40]
+    trained, checkpoint = load_checkpoint(tmp_path / "run" / "last.ckpt")
+    assert checkpoint.metadata["data"]["train_images"] + checkpoint.metadata["data"]["val_images"] == 12
+    assert _fixed_batch_loss(trained, photo_folder) < 0.7 * _fixed_batch_loss(untrained, photo_folder)
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, photo_folder, monkeypatch):
+    import chromafuse.training as training
+    from chromafuse.training import resume_config
+
+    cache = tmp_path / "cache"
+    straight = chromafuse.train(tiny_config(photo_folder, tmp_path / "straight", cache, steps=6, ema_decay=0.9))
+    real_should_stop = training._should_stop
+    # the "interrupted" run dies right after its step-3 checkpoint, as a killed process would
+    monkeypatch.setattr(training, "_should_stop", lambda state, *a: "killed" if state["step"] == 3 else real_should_stop(state, *a))
+    killed = chromafuse.train(tiny_config(photo_folder, tmp_path / "split", cache, steps=6, ema_decay=0.9))
+    assert killed.steps == 3
+    monkeypatch.setattr(training, "_should_stop", real_should_stop)
+    resumed = chromafuse.train(resume_config(tmp_path / "split"), resume=True)
+    assert straight.steps == resumed.steps == 6
+    a = read_checkpoint(tmp_path / "straight" / "last.ckpt")
+    b = read_checkpoint(tmp_path / "split" / "last.ckpt")
+    assert a.state_dict.keys() == b.state_dict.keys() and all(torch.equal(a.state_dict[k], b.state_dict[k]) for k in a.state_dict)
+    ema_a, ema_b = a.training_state["ema"], b.training_state["ema"]
+    assert all(torch.equal(ema_a[k], ema_b[k]) for k in ema_a)
+    log_a = (tmp_path / "straight" / "log.csv").read_text().splitlines()
+    log_b = (tmp_path / "split" / "log.csv").read_text().splitlines()
+    strip = lambda lines: [",".join(c for i, c in enumerate(line.split(",")) if i not in (3, 5)) for line in lines]  # noqa: E731
+    assert strip(log_a) == strip(log_b)  # same losses and metrics; only timings differ
+
+
+def test_an_existing_run_is_not_overwritten(tmp_path, photo_folder):
+    cfg = tiny_config(photo_folder, tmp_path / "run", tmp_path / "cache", steps=3)
+    chromafuse.train(cfg)
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        chromafuse.train(cfg)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_path, photo_folder, monkeypatch):
+    import chromafuse.training as training
+
+    calls = {"n": 0}
+    real = training.total_loss
+
+    def poisoned(terms, pred, true, lightness):
+        calls["n"] += 1
+        loss, parts = real(terms, pred, true, lightness)
+        return (loss * float("nan"), parts) if calls["n"] == 5 else (loss, parts)
+
+    monkeypatch.setattr(training, "total_loss", poisoned)
+    with pytest.raises(TrainingDiverged, match="loss became nan at step 5"):
+        chromafuse.train(tiny_config(photo_folder, tmp_path / "run", tmp_path / "cache", steps=10))
+    kept = read_checkpoint(tmp_path / "run" / "last.ckpt")
+    assert kept.training_state["step"] == 3
+
+
+def test_config_rejects_bad_values(tmp_path, photo_folder):
+    with pytest.raises(ValueError, match="multiple of 32"):
+        tiny_config(photo_folder, tmp_path, tmp_path, size=50)
+    with pytest.raises(ValueError, match="unknown loss 'perceptual'"):
+        tiny_config(photo_folder, tmp_path, tmp_path, losses="huber=1,perceptual=1")
+    with pytest.raises(ValueError, match="not a folder"):
+        tiny_config(tmp_path / "missing", tmp_path, tmp_path)
+
+
+def test_cli_train_and_resume(tmp_path, photo_folder):
+    env = {**os.environ, "CHROMAFUSE_CACHE": str(tmp_path / "cache")}
+    base = [sys.executable, "-m", "chromafuse", "train"]
+    # the CLI has no model-args flag, so this drives the real default fusion-s for 2 steps
+    run = subprocess.run([*base, str(photo_folder), "--out", str(tmp_path / "run"), "--size", "64", "--batch-size", "2",
+                          "--steps", "2", "--val-every", "1", "-q"], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "trained 2 steps" in run.stderr
+    resumed = subprocess.run([*base, "--resume", str(tmp_path / "run"), "--steps", "3", "-q"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert read_checkpoint(tmp_path / "run" / "last.ckpt").training_state["step"] == 3
+    bad = subprocess.run([*base, str(tmp_path / "nowhere"), "--out", str(tmp_path / "x"), "--steps", "1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "nowhere: not a folder" in bad.stderr
+
+
+def test_ddp_on_two_gloo_processes(tmp_path, photo_folder):
+    env = {**os.environ, "CHROMAFUSE_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    script = tmp_path / "ddp_train.py"
+    script.write_text(
+        "import sys\nfrom pathlib import Path\nfrom chromafuse import TrainConfig, train\n"
+        f"cfg = TrainConfig(data_dirs=(Path({str(photo_folder)!r}),), out=Path({str(tmp_path / 'run')!r}), arch='resnet',\n"
+        f"    model_args={TINY_RESNET!r}, size=64, batch_size=2, steps=4, val_every=2, warmup_steps=1, device='cpu',\n"
+        "    val_fraction=0.25, progress=False, min_image_side=32)\n"
+        "result = train(cfg)\nprint('RANK-DONE', result.steps)\n"
+    )
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
+                          "--master_port", str(port), str(script)],
+                         env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.count("RANK-DONE 4") == 2
+    meta = read_checkpoint(tmp_path / "run" / "last.ckpt").metadata
+    assert meta["world_size"] == 2 and meta["samples"] == 4 * 2 * 2
