@@ -91,9 +91,16 @@ class RunSummary:
 
     def to_dict(self) -> dict:
         return {
-            "model": self.model, "weights": self.weights, "device": self.device, "precision": self.precision,
-            "render_size": self.size, "seconds": round(self.seconds, 3), "images_per_s": round(self.images_per_s, 3),
-            "done": self.count("done"), "skipped": self.count("skipped"), "failed": self.count("failed"),
+            "model": self.model,
+            "weights": self.weights,
+            "device": self.device,
+            "precision": self.precision,
+            "render_size": self.size,
+            "seconds": round(self.seconds, 3),
+            "images_per_s": round(self.images_per_s, 3),
+            "done": self.count("done"),
+            "skipped": self.count("skipped"),
+            "failed": self.count("failed"),
             "files": [asdict(r) for r in self.results],
         }
 
@@ -125,7 +132,9 @@ def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tup
         for target in filter(None, (output, compare)):
             key = str(target.resolve()).casefold()
             if key in claimed and claimed[key] != source:
-                raise ValueError(f"{claimed[key]} and {source} would both be written to {target}; rename one or use --suffix/--ext")
+                raise ValueError(
+                    f"{claimed[key]} and {source} would both be written to {target}; rename one or use --suffix/--ext"
+                )
             claimed[key] = source
             if target.resolve() in sources:
                 raise ValueError(f"{target} is an input file and would be overwritten; choose another output folder or --suffix")
@@ -170,19 +179,29 @@ def _predict_with_retry(colorizer: Colorizer, small: np.ndarray, notes: list[str
             torch.cuda.empty_cache()
         half = len(small) // 2
         notes.append(f"out of memory with a batch of {len(small)}: retried in batches of {half}")
-        return np.concatenate([_predict_with_retry(colorizer, small[:half], notes), _predict_with_retry(colorizer, small[half:], notes)])
+        return np.concatenate(
+            [_predict_with_retry(colorizer, small[:half], notes), _predict_with_retry(colorizer, small[half:], notes)]
+        )
 
 
-def run_colorize(colorizer: Colorizer, inputs: list[str], out_dir: Path, options: ColorizeOptions,
-                 on_result: Callable[[FileResult], None] | None = None, on_note: Callable[[str], None] | None = None) -> RunSummary:
+def run_colorize(
+    colorizer: Colorizer,
+    inputs: list[str],
+    out_dir: Path,
+    options: ColorizeOptions,
+    on_result: Callable[[FileResult], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
+) -> RunSummary:
     """Colorize every image in ``inputs`` into ``out_dir``; failures are recorded, not raised."""
     jobs, results = plan_jobs(inputs, Path(out_dir), options)
     for result in results:
         on_result and on_result(result)
     started = time.perf_counter()
     lookahead = max(2 * options.batch_size, 4)
-    with ThreadPoolExecutor(options.workers, thread_name_prefix="decode") as readers, \
-         ThreadPoolExecutor(options.workers, thread_name_prefix="write") as writers:
+    with (
+        ThreadPoolExecutor(options.workers, thread_name_prefix="decode") as readers,
+        ThreadPoolExecutor(options.workers, thread_name_prefix="write") as writers,
+    ):
         pending: deque[tuple[_Job, float, Future]] = deque()
         writing: deque[tuple[FileResult, Future]] = deque()
         batch: list[tuple[_Job, float, DecodedImage, np.ndarray, np.ndarray]] = []
@@ -208,8 +227,15 @@ def run_colorize(colorizer: Colorizer, inputs: list[str], out_dir: Path, options
             for note in dict.fromkeys(notes):
                 on_note and on_note(note)
             for (job, t0, image, lightness, _), ab in zip(batch, ab_small):
-                result = FileResult(str(job.source), str(job.output), "done", seconds=t0, width=lightness.shape[1],
-                                    height=lightness.shape[0], was_color=image.is_color)
+                result = FileResult(
+                    str(job.source),
+                    str(job.output),
+                    "done",
+                    seconds=t0,
+                    width=lightness.shape[1],
+                    height=lightness.shape[0],
+                    was_color=image.is_color,
+                )
                 if image.is_color:
                     result.notes.append("input is already in colour: colorized from its lightness")
                 writing.append((result, writers.submit(_write, job, image, lightness, ab, options)))
@@ -243,5 +269,12 @@ def run_colorize(colorizer: Colorizer, inputs: list[str], out_dir: Path, options
         drain_writes(limit=0)
     order = {str(j.source): i for i, j in enumerate(jobs)}
     results.sort(key=lambda r: order.get(r.input, -1))
-    return RunSummary(results, time.perf_counter() - started, colorizer.name, str(colorizer.weights),
-                      str(colorizer.device), colorizer.precision, colorizer.size)
+    return RunSummary(
+        results,
+        time.perf_counter() - started,
+        colorizer.name,
+        str(colorizer.weights),
+        str(colorizer.device),
+        colorizer.precision,
+        colorizer.size,
+    )

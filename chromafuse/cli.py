@@ -7,7 +7,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Colorize black-and-white photos; train and evaluate colorizers.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Colorize black-and-white photos; train and evaluate colorizers."
+)
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -55,10 +57,28 @@ def train(
             if not data or out is None:
                 _fail("give DATA folders and --out RUN_DIR (or --resume RUN_DIR)")
             cfg = TrainConfig(
-                data_dirs=tuple(data), out=out, arch=arch, val_dir=val, size=size, batch_size=batch_size,
-                steps=steps, epochs=epochs, time_budget_min=time_budget, lr=lr, warmup_steps=warmup, losses=losses,
-                ema_decay=ema, freeze_backbone=freeze_backbone, val_every=val_every, patience=patience, init=init,
-                cache_dir=cache_dir, seed=seed, device=device, precision=precision, progress=not quiet,
+                data_dirs=tuple(data),
+                out=out,
+                arch=arch,
+                val_dir=val,
+                size=size,
+                batch_size=batch_size,
+                steps=steps,
+                epochs=epochs,
+                time_budget_min=time_budget,
+                lr=lr,
+                warmup_steps=warmup,
+                losses=losses,
+                ema_decay=ema,
+                freeze_backbone=freeze_backbone,
+                val_every=val_every,
+                patience=patience,
+                init=init,
+                cache_dir=cache_dir,
+                seed=seed,
+                device=device,
+                precision=precision,
+                progress=not quiet,
             )
         result = run_training(cfg, resume=resume is not None)
     except (ValueError, FileExistsError, CheckpointError) as error:
@@ -99,8 +119,18 @@ def colorize(
     from .progress import ColorizeReporter
 
     try:
-        options = ColorizeOptions(recursive=recursive, ext=ext, quality=quality, suffix=suffix, skip_existing=skip_existing,
-                                  overwrite=overwrite, skip_color=skip_color, compare=compare, batch_size=batch_size, workers=workers)
+        options = ColorizeOptions(
+            recursive=recursive,
+            ext=ext,
+            quality=quality,
+            suffix=suffix,
+            skip_existing=skip_existing,
+            overwrite=overwrite,
+            skip_color=skip_color,
+            compare=compare,
+            batch_size=batch_size,
+            workers=workers,
+        )
         colorizer = Colorizer.load(weights, device=device, precision=precision, size=size)
         reporter = ColorizeReporter(mode="jsonl" if jsonl else "quiet" if quiet else "rich")
         summary = reporter.run(colorizer, inputs, output, options)
@@ -120,7 +150,9 @@ def evaluate(
     reference: Path = typer.Argument(..., help="Folder of colour reference photos."),
     pred: Path | None = typer.Option(None, "--pred", help="Score existing outputs in this folder instead of colorizing."),
     weights: Path | None = typer.Option(None, "--weights", "-w", help="Checkpoint to evaluate (default: the bundled model)."),
-    compare_weights: tuple[Path, Path] | None = typer.Option(None, "--compare-weights", help="Score two checkpoints side by side."),
+    compare_weights: tuple[Path, Path] | None = typer.Option(
+        None, "--compare-weights", help="Score two checkpoints side by side."
+    ),
     protocol: str = typer.Option("native", help="native (full resolution) or 256 (references resized to 256x256)."),
     size: int | None = typer.Option(None, help="Render size in pixels (default: the model's)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write report.json, .csv, .md and .html here."),
@@ -149,8 +181,18 @@ def evaluate(
         _fail("use either --weights or --compare-weights, not both")
     try:
         thresholds = Thresholds(min_psnr, min_ssim, max_mse, min_colorfulness)
-        cfg = EvaluateConfig(reference, pred, tuple(compare_weights) if compare_weights else (weights,), protocol, size,
-                             device, precision, batch_size, thresholds=thresholds, progress=not quiet)
+        cfg = EvaluateConfig(
+            reference,
+            pred,
+            tuple(compare_weights) if compare_weights else (weights,),
+            protocol,
+            size,
+            device,
+            precision,
+            batch_size,
+            thresholds=thresholds,
+            progress=not quiet,
+        )
         result = run_evaluation(cfg)
     except (ValueError, CheckpointError, NoDefaultModelError) as error:
         _fail(str(error))

@@ -95,7 +95,9 @@ def build_cache(roots: list[Path], size: int, cache_dir: Path | None = None, min
     if array_path.exists() and index_path.exists():
         index = json.loads(index_path.read_text())
         images = np.load(array_path, mmap_mode="r")
-        return ImageCache(images, index["files"], np.array(index["groups"], dtype=np.int64), index["group_names"], index["skipped"])
+        return ImageCache(
+            images, index["files"], np.array(index["groups"], dtype=np.int64), index["group_names"], index["skipped"]
+        )
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         decoded = list(pool.map(lambda entry: _decode_for_cache(entry[0], size, min_side), entries))
@@ -130,7 +132,9 @@ def sampling_weights(groups: np.ndarray, balance: float) -> torch.Tensor:
     return torch.from_numpy(1.0 / counts[groups].astype(np.float64) ** balance)
 
 
-def augment_batch(rgb_uint8: torch.Tensor, out_size: int, generator: torch.Generator, min_scale: float, max_rotation_deg: float) -> torch.Tensor:
+def augment_batch(
+    rgb_uint8: torch.Tensor, out_size: int, generator: torch.Generator, min_scale: float, max_rotation_deg: float
+) -> torch.Tensor:
     """(B, S, S, 3) uint8 -> (B, 3, out, out) float in [0, 1]: random resized crop, h-flip, rotation."""
     batch = rgb_uint8.shape[0]
     images = rgb_uint8.permute(0, 3, 1, 2).float().div_(255.0)

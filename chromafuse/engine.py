@@ -45,7 +45,9 @@ def join_lab(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
     """Full-resolution L (H, W) + ab (H, W, 2) -> RGB (H, W, 3) float32 in [0, 1], in strips."""
     out = np.empty((*lightness.shape, 3), dtype=np.float32)
     for rows in _strips(*lightness.shape):
-        lab = torch.cat([torch.from_numpy(lightness[rows])[None], torch.from_numpy(np.ascontiguousarray(ab[rows])).permute(2, 0, 1)])
+        lab = torch.cat(
+            [torch.from_numpy(lightness[rows])[None], torch.from_numpy(np.ascontiguousarray(ab[rows])).permute(2, 0, 1)]
+        )
         out[rows] = lab_to_rgb(lab).permute(1, 2, 0).numpy()
     return out
 
@@ -77,7 +79,9 @@ class Colorizer:
     size: int
 
     @classmethod
-    def load(cls, weights: str | os.PathLike | None = None, device: str = "auto", precision: str = "auto", size: int | None = None) -> Colorizer:
+    def load(
+        cls, weights: str | os.PathLike | None = None, device: str = "auto", precision: str = "auto", size: int | None = None
+    ) -> Colorizer:
         """Load a checkpoint (default: the model shipped with the package) for inference."""
         path = Path(weights) if weights is not None else default_weights_path()
         if weights is None and not path.exists():

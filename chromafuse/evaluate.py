@@ -32,7 +32,12 @@ class Thresholds:
 
     def misses(self, summary: dict) -> list[str]:
         """A line per missed threshold, saying by how much."""
-        checks = [("psnr", self.min_psnr, 1), ("ssim", self.min_ssim, 1), ("mse", self.max_mse, -1), ("colorfulness", self.min_colorfulness, 1)]
+        checks = [
+            ("psnr", self.min_psnr, 1),
+            ("ssim", self.min_ssim, 1),
+            ("mse", self.max_mse, -1),
+            ("colorfulness", self.min_colorfulness, 1),
+        ]
         lines = []
         for key, limit, direction in checks:
             if limit is None:
@@ -191,7 +196,9 @@ def _evaluate_predictions(cfg: EvaluateConfig, refs: dict[str, Path], baseline: 
             result.failed.append((key, str(error)))
             continue
         if pred.shape != ref.shape:
-            result.failed.append((key, f"size mismatch: prediction {pred.shape[1]}x{pred.shape[0]}, reference {ref.shape[1]}x{ref.shape[0]}"))
+            result.failed.append(
+                (key, f"size mismatch: prediction {pred.shape[1]}x{pred.shape[0]}, reference {ref.shape[1]}x{ref.shape[0]}")
+            )
             continue
         if cfg.protocol == "256":
             ref = cv2.resize(ref, (256, 256), interpolation=cv2.INTER_AREA)

@@ -143,7 +143,9 @@ def color_spread(rgb: np.ndarray) -> float:
     """Mean channel difference in 8-bit levels, on a subsample (cheap on 40-megapixel scans)."""
     step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 250_000)))
     sample = rgb[::step, ::step]
-    return 255.0 * max(float(np.abs(sample[..., 0] - sample[..., 1]).mean()), float(np.abs(sample[..., 1] - sample[..., 2]).mean()))
+    return 255.0 * max(
+        float(np.abs(sample[..., 0] - sample[..., 1]).mean()), float(np.abs(sample[..., 1] - sample[..., 2]).mean())
+    )
 
 
 def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:

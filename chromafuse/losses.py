@@ -57,14 +57,15 @@ LOSSES: dict[str, LossFn] = {
     "huber": lambda pred, true, lightness: F.huber_loss(normalize_ab(pred), normalize_ab(true), delta=HUBER_DELTA),
     "ssim": lambda pred, true, lightness: 1.0 - ssim_map(_rgb(lightness, pred), _rgb(lightness, true)).mean(),
     # Penalise only missing colour (prediction duller than the truth), scaled to ~[0, 1].
-    "colorfulness": lambda pred, true, lightness: F.relu(
-        colorfulness(_rgb(lightness, true)) - colorfulness(_rgb(lightness, pred))
-    ).mean()
-    / 100.0,
+    "colorfulness": lambda pred, true, lightness: (
+        F.relu(colorfulness(_rgb(lightness, true)) - colorfulness(_rgb(lightness, pred))).mean() / 100.0
+    ),
 }
 
 
-def total_loss(terms: tuple[tuple[str, float], ...], pred: torch.Tensor, true: torch.Tensor, lightness: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+def total_loss(
+    terms: tuple[tuple[str, float], ...], pred: torch.Tensor, true: torch.Tensor, lightness: torch.Tensor
+) -> tuple[torch.Tensor, dict[str, float]]:
     """Weighted sum of the named terms (computed in float32) and each term's value for logging."""
     pred, true, lightness = pred.float(), true.float(), lightness.float()
     total = pred.new_zeros(())

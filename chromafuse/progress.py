@@ -22,8 +22,14 @@ class ColorizeReporter:
 
     def run(self, colorizer: Colorizer, inputs: list[str], output: Path, options: ColorizeOptions) -> RunSummary:
         if self.mode == "jsonl":
-            summary = run_colorize(colorizer, inputs, output, options, on_result=self._print_json,
-                                   on_note=lambda note: self._json({"event": "note", "message": note}))
+            summary = run_colorize(
+                colorizer,
+                inputs,
+                output,
+                options,
+                on_result=self._print_json,
+                on_note=lambda note: self._json({"event": "note", "message": note}),
+            )
             self._json({"event": "summary", **{k: v for k, v in summary.to_dict().items() if k != "files"}})
             return summary
         if self.mode == "quiet":
@@ -42,9 +48,18 @@ class ColorizeReporter:
         self._json({"event": "file", **asdict(result)})
 
     def _run_rich(self, colorizer, inputs, output, options) -> RunSummary:
-        self.console.print(f"model [bold]{colorizer.name}[/] ({colorizer.weights}) on {colorizer.device}, "
-                           f"{colorizer.precision}, render {colorizer.size}px", highlight=False)
-        columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn()]
+        self.console.print(
+            f"model [bold]{colorizer.name}[/] ({colorizer.weights}) on {colorizer.device}, "
+            f"{colorizer.precision}, render {colorizer.size}px",
+            highlight=False,
+        )
+        columns = [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+        ]
         with Progress(*columns, console=self.console, transient=True) as progress:
             task = progress.add_task("colorizing", total=None, rate="")
 
@@ -55,15 +70,28 @@ class ColorizeReporter:
                 done = progress.tasks[0].completed + 1
                 progress.update(task, advance=1, rate=f"{done / elapsed:.1f} img/s" if elapsed else "")
 
-            summary = run_colorize(colorizer, inputs, output, options, on_result=on_result,
-                                   on_note=lambda note: progress.console.print(f"[yellow]note[/] {note}"))
+            summary = run_colorize(
+                colorizer,
+                inputs,
+                output,
+                options,
+                on_result=on_result,
+                on_note=lambda note: progress.console.print(f"[yellow]note[/] {note}"),
+            )
         table = Table(title=None, show_header=True)
         for name in ("done", "skipped", "failed", "images/s", "seconds"):
             table.add_column(name, justify="right")
-        table.add_row(str(summary.count("done")), str(summary.count("skipped")), str(summary.count("failed")),
-                      f"{summary.images_per_s:.2f}", f"{summary.seconds:.1f}")
+        table.add_row(
+            str(summary.count("done")),
+            str(summary.count("skipped")),
+            str(summary.count("failed")),
+            f"{summary.images_per_s:.2f}",
+            f"{summary.seconds:.1f}",
+        )
         self.console.print(table)
         colour = sum(r.was_color for r in summary.results if r.status == "done")
         if colour:
-            self.console.print(f"{colour} input(s) were already in colour and were colorized from their lightness (--skip-color leaves them alone)")
+            self.console.print(
+                f"{colour} input(s) were already in colour and were colorized from their lightness (--skip-color leaves them alone)"
+            )
         return summary

@@ -46,8 +46,11 @@ def summary_json(result: Evaluation) -> dict:
 
 
 def _model_json(scores: ModelScores, rows: bool) -> dict:
-    out = {"name": scores.name, "weights": scores.weights,
-           "summary": {k: {s: _clean(v) for s, v in agg.items()} for k, agg in scores.summary().items()}}
+    out = {
+        "name": scores.name,
+        "weights": scores.weights,
+        "summary": {k: {s: _clean(v) for s, v in agg.items()} for k, agg in scores.summary().items()},
+    }
     if rows:
         out["rows"] = [{k: _clean(v) for k, v in row.items()} for row in scores.rows]
     return out
@@ -55,7 +58,9 @@ def _model_json(scores: ModelScores, rows: bool) -> dict:
 
 def full_json(result: Evaluation) -> dict:
     out = summary_json(result)
-    out["per_image"] = {m.name: [{k: _clean(v) for k, v in row.items()} for row in m.rows] for m in (*result.models, result.baseline)}
+    out["per_image"] = {
+        m.name: [{k: _clean(v) for k, v in row.items()} for row in m.rows] for m in (*result.models, result.baseline)
+    }
     return out
 
 
@@ -70,21 +75,38 @@ def _csv_text(result: Evaluation) -> str:
 
 
 def markdown(result: Evaluation) -> str:
-    lines = [f"# chromafuse evaluation: {result.reference_dir}", "",
-             f"Protocol **{result.protocol}**" + (f", render size {result.render_size} px" if result.render_size else "")
-             + f", {len(result.primary.rows)} images.", "",
-             "| model | PSNR (dB) | SSIM | MSE | RMSE | CIEDE2000 | colourfulness (ref) |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# chromafuse evaluation: {result.reference_dir}",
+        "",
+        f"Protocol **{result.protocol}**"
+        + (f", render size {result.render_size} px" if result.render_size else "")
+        + f", {len(result.primary.rows)} images.",
+        "",
+        "| model | PSNR (dB) | SSIM | MSE | RMSE | CIEDE2000 | colourfulness (ref) |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for scores in (*result.models, result.baseline):
         s = scores.summary()
-        lines.append(f"| {scores.name} | {s['psnr']['mean']:.2f} | {s['ssim']['mean']:.4f} | {s['mse']['mean']:.1f} | "
-                     f"{s['rmse']['mean']:.2f} | {s['ciede2000']['mean']:.2f} | {s['colorfulness']['mean']:.2f} "
-                     f"({s['colorfulness_ref']['mean']:.2f}) |")
+        lines.append(
+            f"| {scores.name} | {s['psnr']['mean']:.2f} | {s['ssim']['mean']:.4f} | {s['mse']['mean']:.1f} | "
+            f"{s['rmse']['mean']:.2f} | {s['ciede2000']['mean']:.2f} | {s['colorfulness']['mean']:.2f} "
+            f"({s['colorfulness_ref']['mean']:.2f}) |"
+        )
     s = result.primary.summary()
-    lines += ["", f"Primary model spread: PSNR median {s['psnr']['median']:.2f}, std {s['psnr']['std']:.2f}, worst {s['psnr']['worst']:.2f}; "
-              f"CIEDE2000 median {s['ciede2000']['median']:.2f}, worst {s['ciede2000']['worst']:.2f}.", "", "Settings:"]
+    lines += [
+        "",
+        f"Primary model spread: PSNR median {s['psnr']['median']:.2f}, std {s['psnr']['std']:.2f}, worst {s['psnr']['worst']:.2f}; "
+        f"CIEDE2000 median {s['ciede2000']['median']:.2f}, worst {s['ciede2000']['worst']:.2f}.",
+        "",
+        "Settings:",
+    ]
     lines += [f"- {k}: {v}" for k, v in result.settings.items()]
     if result.problems or result.extra:
-        lines += ["", "Problems:"] + [f"- {p}" for p in result.problems] + [f"- extra prediction without reference: {e}" for e in result.extra]
+        lines += (
+            ["", "Problems:"]
+            + [f"- {p}" for p in result.problems]
+            + [f"- extra prediction without reference: {e}" for e in result.extra]
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -93,20 +115,23 @@ def html_report(result: Evaluation) -> str:
     table = markdown(result).split("\n")
     rows = "".join(
         "<tr>" + "".join(f"<td>{html.escape(cell.strip())}</td>" for cell in line.strip("|").split("|")) + "</tr>"
-        for line in table if line.startswith("| ") and not line.startswith("| model")
+        for line in table
+        if line.startswith("| ") and not line.startswith("| model")
     )
     cards = []
     for ciede, file, ref, pred in sorted(result.primary.thumbnails, reverse=True):
         ref_src = "data:image/jpeg;base64," + base64.b64encode(ref).decode()
         pred_src = "data:image/jpeg;base64," + base64.b64encode(pred).decode()
-        cards.append(f'<figure><img src="{ref_src}" alt="reference"><img src="{pred_src}" alt="prediction">'
-                     f"<figcaption>{html.escape(file)} &middot; CIEDE2000 {ciede:.2f}</figcaption></figure>")
+        cards.append(
+            f'<figure><img src="{ref_src}" alt="reference"><img src="{pred_src}" alt="prediction">'
+            f"<figcaption>{html.escape(file)} &middot; CIEDE2000 {ciede:.2f}</figcaption></figure>"
+        )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>chromafuse evaluation</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}
 figure{{display:inline-block;margin:6px;font-size:12px}}img{{margin-right:2px}}</style></head><body>
 <h1>chromafuse evaluation</h1><p>{html.escape(result.reference_dir)} &middot; protocol {html.escape(result.protocol)} &middot; {len(result.primary.rows)} images</p>
 <table><tr><th>model</th><th>PSNR</th><th>SSIM</th><th>MSE</th><th>RMSE</th><th>CIEDE2000</th><th>colourfulness (ref)</th></tr>{rows}</table>
-<h2>Worst images first (reference | prediction of {html.escape(result.primary.name)})</h2>{''.join(cards)}
+<h2>Worst images first (reference | prediction of {html.escape(result.primary.name)})</h2>{"".join(cards)}
 </body></html>"""
 
 
@@ -118,10 +143,14 @@ def junit(result: Evaluation, misses: list[str]) -> str:
         body = f"<failure message={quoteattr(failure[0])}/>" if failure else ""
         cases.append(f'<testcase classname="chromafuse.evaluate" name="{key}={s[key]["mean"]:.4f}">{body}</testcase>')
     for problem in result.problems:
-        cases.append(f'<testcase classname="chromafuse.evaluate" name="inputs"><failure message={quoteattr(problem)}/></testcase>')
+        cases.append(
+            f'<testcase classname="chromafuse.evaluate" name="inputs"><failure message={quoteattr(problem)}/></testcase>'
+        )
     failures = len(misses) + len(result.problems)
-    return (f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name={quoteattr("chromafuse evaluate " + escape(result.reference_dir))} '
-            f'tests="{len(cases)}" failures="{failures}">\n' + "\n".join(cases) + "\n</testsuite>\n")
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name={quoteattr("chromafuse evaluate " + escape(result.reference_dir))} '
+        f'tests="{len(cases)}" failures="{failures}">\n' + "\n".join(cases) + "\n</testsuite>\n"
+    )
 
 
 def write_reports(result: Evaluation, out_dir: Path) -> list[Path]:

@@ -92,8 +92,12 @@ def _prepare_data(cfg: TrainConfig, rank: int, world: int) -> _Data:
     if len(train_idx) == 0:
         raise ValueError("no training images left after the validation split")
     val_images = resize_batch(torch.from_numpy(np.ascontiguousarray(val_source)), cfg.size) if len(val_source) else torch.empty(0)
-    summary = {**cache.summary(), "train_images": int(len(train_idx)), "val_images": int(len(val_images)),
-               "val_source": str(cfg.val_dir) if cfg.val_dir else f"hash split {cfg.val_fraction:g} of the training folders"}
+    summary = {
+        **cache.summary(),
+        "train_images": int(len(train_idx)),
+        "val_images": int(len(val_images)),
+        "val_source": str(cfg.val_dir) if cfg.val_dir else f"hash split {cfg.val_fraction:g} of the training folders",
+    }
     return _Data(cache, train_idx, sampling_weights(cache.groups[train_idx], cfg.folder_balance), val_images, summary)
 
 
@@ -191,11 +195,23 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and precision == "fp16")
     generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
 
-    state = {"step": 0, "samples": 0, "elapsed_s": 0.0, "best_metric": None, "best_step": 0, "bad_validations": 0, "last_metrics": {}}
+    state = {
+        "step": 0,
+        "samples": 0,
+        "elapsed_s": 0.0,
+        "best_metric": None,
+        "best_step": 0,
+        "bad_validations": 0,
+        "last_metrics": {},
+    }
     if resume:
         state = _restore(run_dir / LAST, model, optimizer, ema, generator, rank)
     log = TrainLog(run_dir / "log.csv", [n for n, _ in cfg.loss_terms], resume_step=state["step"]) if is_main else None
-    net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) if world > 1 else model
+    net = (
+        torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        if world > 1
+        else model
+    )
 
     total_steps = _total_steps(cfg, len(data.train_idx), world)
     budget_s = cfg.time_budget_min * 60.0 if cfg.time_budget_min else None
@@ -203,16 +219,30 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
 
     def checkpoint(path: Path, weights_model: torch.nn.Module, with_state: bool) -> None:
         metadata = {
-            "train_config": cfg.to_dict(), "data": data.summary, "metrics": state["last_metrics"],
-            "step": state["step"], "samples": state["samples"], "train_time_s": round(state["elapsed_s"], 1),
-            "device": str(device), "precision": precision, "world_size": world,
-            "torch": str(torch.__version__), "chromafuse": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "train_config": cfg.to_dict(),
+            "data": data.summary,
+            "metrics": state["last_metrics"],
+            "step": state["step"],
+            "samples": state["samples"],
+            "train_time_s": round(state["elapsed_s"], 1),
+            "device": str(device),
+            "precision": precision,
+            "world_size": world,
+            "torch": str(torch.__version__),
+            "chromafuse": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         training_state = _snapshot(state, optimizer, ema, generator) if with_state else None
         save_checkpoint(path, Checkpoint(cfg.arch, model_args, weights_model.state_dict(), metadata, training_state))
 
-    progress_bar = tqdm(total=total_steps, initial=state["step"], desc="train", unit="step", dynamic_ncols=True,
-                        disable=not (is_main and cfg.progress))
+    progress_bar = tqdm(
+        total=total_steps,
+        initial=state["step"],
+        desc="train",
+        unit="step",
+        dynamic_ncols=True,
+        disable=not (is_main and cfg.progress),
+    )
     window = {"loss": 0.0, "n": 0, "parts": {}, "t0": time.perf_counter(), "samples0": state["samples"]}
     stopped_because = "steps"
     net.train()
@@ -275,7 +305,14 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     progress_bar.close()
     if world > 1:
         dist.barrier()
-    return TrainResult(run_dir, state["step"], state["best_step"], _best_metrics(run_dir) if is_main else {}, state["last_metrics"], stopped_because)
+    return TrainResult(
+        run_dir,
+        state["step"],
+        state["best_step"],
+        _best_metrics(run_dir) if is_main else {},
+        state["last_metrics"],
+        stopped_because,
+    )
 
 
 def _should_stop(state: dict, total_steps: int | None, budget_s: float | None, cfg: TrainConfig) -> str | None:
@@ -292,10 +329,14 @@ def _log_window(log: TrainLog, window: dict, state: dict, optimizer, train_image
     now = time.perf_counter()
     n = max(window["n"], 1)
     row = {
-        "step": state["step"], "epoch": round(state["samples"] / train_images, 3), "samples": state["samples"],
-        "elapsed_s": round(state["elapsed_s"], 1), "lr": optimizer.param_groups[0]["lr"],
+        "step": state["step"],
+        "epoch": round(state["samples"] / train_images, 3),
+        "samples": state["samples"],
+        "elapsed_s": round(state["elapsed_s"], 1),
+        "lr": optimizer.param_groups[0]["lr"],
         "images_per_s": round((state["samples"] - window["samples0"]) / max(now - window["t0"], 1e-9), 2),
-        "loss": window["loss"] / n, **{f"loss_{k}": v / n for k, v in window["parts"].items()},
+        "loss": window["loss"] / n,
+        **{f"loss_{k}": v / n for k, v in window["parts"].items()},
     }
     log.append(row)
     window.update(loss=0.0, n=0, parts={}, t0=now, samples0=state["samples"])
@@ -306,8 +347,16 @@ def _validate_and_save(cfg, state, data, eval_model, device, precision, log, run
     if len(data.val_images):
         metrics = validate(weights_model, data.val_images, device, precision)
         state["last_metrics"] = {**metrics, "step": state["step"]}
-        log.append({"step": state["step"], "samples": state["samples"], "elapsed_s": round(state["elapsed_s"], 1),
-                    "val_psnr": metrics["psnr"], "val_ssim": metrics["ssim"], "val_colorfulness": metrics["colorfulness"]})
+        log.append(
+            {
+                "step": state["step"],
+                "samples": state["samples"],
+                "elapsed_s": round(state["elapsed_s"], 1),
+                "val_psnr": metrics["psnr"],
+                "val_ssim": metrics["ssim"],
+                "val_colorfulness": metrics["colorfulness"],
+            }
+        )
         select = cfg.select_metric if cfg.select_metric != "loss" else "psnr"
         if _is_better(metrics, state["best_metric"], select):
             state["best_metric"], state["best_step"], state["bad_validations"] = metrics[select], state["step"], 0

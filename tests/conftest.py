@@ -39,7 +39,11 @@ def photo_folder(tmp_path_factory) -> Path:
     """Two folders of synthetic colour photos of mixed sizes (a training set)."""
     root = tmp_path_factory.mktemp("photos")
     for i in range(12):
-        write_rgb(root / ("a" if i % 2 else "b") / f"img{i:02d}.jpg", synthetic_photo(72 + 8 * (i % 3), 96, seed=i), [cv2.IMWRITE_JPEG_QUALITY, 95])
+        write_rgb(
+            root / ("a" if i % 2 else "b") / f"img{i:02d}.jpg",
+            synthetic_photo(72 + 8 * (i % 3), 96, seed=i),
+            [cv2.IMWRITE_JPEG_QUALITY, 95],
+        )
     return root
 
 

@@ -54,7 +54,10 @@ def test_pickle_that_runs_code_is_refused_and_nothing_runs(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "evil.ckpt"
     path.write_bytes(pickle.dumps({"format": "chromafuse-checkpoint", "payload": RunsCode()}, protocol=protocol))
-    with pytest.warns() if protocol > 2 else _no_warning(), pytest.raises(CheckpointError, match=r"evil.ckpt: not a chromafuse checkpoint \(refused"):
+    with (
+        pytest.warns() if protocol > 2 else _no_warning(),
+        pytest.raises(CheckpointError, match=r"evil.ckpt: not a chromafuse checkpoint \(refused"),
+    ):
         load_checkpoint(path)
     assert not (tmp_path / "PWNED_BY_PICKLE").exists()
 

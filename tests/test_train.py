@@ -22,8 +22,21 @@ from tests.conftest import TINY_RESNET
 
 def tiny_config(photos: Path, out: Path, cache: Path, **changes) -> TrainConfig:
     base = TrainConfig(
-        data_dirs=(photos,), out=out, arch="resnet", model_args=TINY_RESNET, size=64, batch_size=4, steps=6, lr=3e-3,
-        warmup_steps=2, val_fraction=0.25, val_every=3, log_every=1, cache_dir=cache, progress=False, min_image_side=32,
+        data_dirs=(photos,),
+        out=out,
+        arch="resnet",
+        model_args=TINY_RESNET,
+        size=64,
+        batch_size=4,
+        steps=6,
+        lr=3e-3,
+        warmup_steps=2,
+        val_fraction=0.25,
+        val_every=3,
+        log_every=1,
+        cache_dir=cache,
+        progress=False,
+        min_image_side=32,
     )
     return replace(base, **changes)
 
@@ -104,7 +117,9 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, photo_f
     straight = chromafuse.train(tiny_config(photo_folder, tmp_path / "straight", cache, steps=6, ema_decay=0.9))
     real_should_stop = training._should_stop
     # the "interrupted" run dies right after its step-3 checkpoint, as a killed process would
-    monkeypatch.setattr(training, "_should_stop", lambda state, *a: "killed" if state["step"] == 3 else real_should_stop(state, *a))
+    monkeypatch.setattr(
+        training, "_should_stop", lambda state, *a: "killed" if state["step"] == 3 else real_should_stop(state, *a)
+    )
     killed = chromafuse.train(tiny_config(photo_folder, tmp_path / "split", cache, steps=6, ema_decay=0.9))
     assert killed.steps == 3
     monkeypatch.setattr(training, "_should_stop", real_should_stop)
@@ -159,14 +174,37 @@ def test_cli_train_and_resume(tmp_path, photo_folder):
     env = {**os.environ, "CHROMAFUSE_CACHE": str(tmp_path / "cache")}
     base = [sys.executable, "-m", "chromafuse", "train"]
     # the CLI has no model-args flag, so this drives the real default fusion-s for 2 steps
-    run = subprocess.run([*base, str(photo_folder), "--out", str(tmp_path / "run"), "--size", "64", "--batch-size", "2",
-                          "--steps", "2", "--val-every", "1", "-q"], env=env, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            *base,
+            str(photo_folder),
+            "--out",
+            str(tmp_path / "run"),
+            "--size",
+            "64",
+            "--batch-size",
+            "2",
+            "--steps",
+            "2",
+            "--val-every",
+            "1",
+            "-q",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     assert "trained 2 steps" in run.stderr
-    resumed = subprocess.run([*base, "--resume", str(tmp_path / "run"), "--steps", "3", "-q"], env=env, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(
+        [*base, "--resume", str(tmp_path / "run"), "--steps", "3", "-q"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert read_checkpoint(tmp_path / "run" / "last.ckpt").training_state["step"] == 3
-    bad = subprocess.run([*base, str(tmp_path / "nowhere"), "--out", str(tmp_path / "x"), "--steps", "1"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [*base, str(tmp_path / "nowhere"), "--out", str(tmp_path / "x"), "--steps", "1"], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "nowhere: not a folder" in bad.stderr
 
 
@@ -183,9 +221,25 @@ def test_ddp_on_two_gloo_processes(tmp_path, photo_folder):
     with socket.socket() as probe:  # a free port for the rendezvous
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
-                          "--master_port", str(port), str(script)],
-                         env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_addr",
+            "127.0.0.1",
+            "--master_port",
+            str(port),
+            str(script),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count("RANK-DONE 4") == 2
     meta = read_checkpoint(tmp_path / "run" / "last.ckpt").metadata

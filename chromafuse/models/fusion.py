@@ -42,7 +42,9 @@ class ColourQueryLayer(nn.Module):
         self.norms = nn.ModuleList([nn.LayerNorm(dim) for _ in range(3)])
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, queries: torch.Tensor, query_pos: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, queries: torch.Tensor, query_pos: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor
+    ) -> torch.Tensor:
         attended, _ = self.cross(queries + query_pos, memory + memory_pos, memory, need_weights=False)
         queries = self.norms[0](queries + self.dropout(attended))
         q = queries + query_pos
@@ -125,7 +127,9 @@ class FusionColorizer(nn.Module):
             feature = self.memory_proj[level](scales[level])
             h, w = feature.shape[-2:]
             memory = feature.flatten(2).transpose(1, 2)
-            memory_pos = sine_position_encoding(h, w, memory.shape[-1], memory.device, memory.dtype) + self.scale_embed[level].to(memory.dtype)
+            memory_pos = sine_position_encoding(h, w, memory.shape[-1], memory.device, memory.dtype) + self.scale_embed[level].to(
+                memory.dtype
+            )
             queries = layer(queries, query_pos, memory, memory_pos.unsqueeze(0))
 
         query_embed = self.query_to_embed(queries)

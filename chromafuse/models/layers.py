@@ -13,7 +13,11 @@ class ConvBlock(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, repeats: int = 1):
         layers: list[nn.Module] = []
         for i in range(repeats):
-            layers += [nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            layers += [
+                nn.Conv2d(c_in if i == 0 else c_out, c_out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+            ]
         super().__init__(*layers)
 
 
