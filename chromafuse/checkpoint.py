@@ -7,7 +7,6 @@ before anything executes, and keys must match the architecture exactly.
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,7 +83,7 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError) as error:
+    except Exception as error:  # any failure to unpickle means: not a checkpoint we can trust
         raise CheckpointError(f"{path}: not a chromafuse checkpoint (refused to load: {_reason(error)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a chromafuse checkpoint (no '{FORMAT}' marker)")

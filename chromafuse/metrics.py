@@ -49,13 +49,22 @@ def colorfulness(rgb: np.ndarray) -> float:
     return float(np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2))
 
 
+def ssim(pred: np.ndarray, ref: np.ndarray) -> float:
+    """scikit-image SSIM; images under 7 px on a side use the largest odd window that fits."""
+    side = min(ref.shape[:2])
+    window = 7 if side >= 7 else side - (1 - side % 2)
+    if window < 3:
+        return float("nan")
+    return float(structural_similarity(ref, pred, channel_axis=-1, data_range=255, win_size=window))
+
+
 def score_pair(pred: np.ndarray, ref: np.ndarray) -> dict[str, float]:
     """All metrics for one prediction against its reference."""
     _check_pair(pred, ref)
     err = mse(pred, ref)
     return {
         "psnr": psnr_from_mse(err),
-        "ssim": float(structural_similarity(ref, pred, channel_axis=-1, data_range=255)),
+        "ssim": ssim(pred, ref),
         "mse": err,
         "rmse": float(np.sqrt(err)),
         "ciede2000": float(deltaE_ciede2000(rgb2lab(ref), rgb2lab(pred)).mean()),

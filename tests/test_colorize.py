@@ -1,0 +1,291 @@
+"""colorize end to end through the CLI, on a corpus of good and bad inputs the tests generate."""
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.color import rgb2lab
+from typer.testing import CliRunner
+
+from chromafuse.cli import app
+from tests.conftest import synthetic_photo, write_rgb
+
+runner = CliRunner()
+
+
+def gray_of(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+def colorize(*args: str):
+    return runner.invoke(app, ["colorize", *map(str, args)])
+
+
+def read_back(path: Path) -> np.ndarray:
+    return cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+def crafted_png(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height pixels (a decompression bomb's header)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture()
+def corpus(tmp_path) -> Path:
+    src = tmp_path / "in"
+    gray = gray_of(synthetic_photo(48, 64, seed=1))
+    src.mkdir()
+    cv2.imwrite(str(src / "gray8.png"), gray)
+    cv2.imwrite(str(src / "gray16.png"), gray.astype(np.uint16) * 257)
+    cv2.imwrite(str(src / "gray16.tiff"), gray.astype(np.uint16) * 257)
+    cv2.imwrite(str(src / "photo.jpg"), gray, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    cv2.imwrite(str(src / "photo.webp"), gray)
+    cv2.imwrite(str(src / "photo.bmp"), gray)
+    nested = src / "nested" / "deeper"
+    nested.mkdir(parents=True)
+    cv2.imwrite(str(nested / "inner.png"), gray)
+    return src
+
+
+def test_formats_bit_depths_and_tree_are_kept(corpus, tmp_path, tiny_checkpoint):
+    out = tmp_path / "out"
+    result = colorize(corpus, "-o", out, "-w", tiny_checkpoint)
+    assert result.exit_code == 0, result.output
+    expected = {"gray8.png": np.uint8, "gray16.png": np.uint16, "gray16.tiff": np.uint16, "photo.jpg": np.uint8,
+                "photo.webp": np.uint8, "photo.bmp": np.uint8, "nested/deeper/inner.png": np.uint8}
+    for name, dtype in expected.items():
+        image = read_back(out / name)
+        assert image.shape == (48, 64, 3) and image.dtype == dtype, name
+    assert not list(out.rglob("*.part")) and not list(out.rglob(".*"))
+
+
+def test_output_keeps_the_input_lightness(tmp_path, tiny_checkpoint):
+    gray = gray_of(synthetic_photo(64, 80, seed=3))
+    cv2.imwrite(str(tmp_path / "g.png"), gray)
+    assert colorize(tmp_path / "g.png", "-o", tmp_path / "out", "-w", tiny_checkpoint).exit_code == 0
+    out_rgb = cv2.cvtColor(read_back(tmp_path / "out" / "g.png"), cv2.COLOR_BGR2RGB)
+    in_l = rgb2lab(np.repeat(gray[..., None], 3, axis=2))[..., 0]
+    out_l = rgb2lab(out_rgb)[..., 0]
+    # equal up to uint8 quantisation and gamut clipping of strong predicted colours
+    assert np.median(np.abs(out_l - in_l)) < 0.5
+
+
+def test_exif_orientation_alpha_palette_and_cmyk(tmp_path, tiny_checkpoint):
+    src = tmp_path / "in"
+    src.mkdir()
+    gray = gray_of(synthetic_photo(40, 60, seed=2))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, displayed rotated 90 degrees clockwise
+    Image.fromarray(gray).save(src / "rotated.jpg", exif=exif.tobytes())
+    rgba = np.dstack([np.repeat(gray[..., None], 3, 2), np.tile(np.linspace(0, 255, 60, dtype=np.uint8), (40, 1))])
+    Image.fromarray(rgba, "RGBA").save(src / "alpha.png")
+    Image.fromarray(gray).convert("P").save(src / "palette.png")
+    Image.fromarray(np.repeat(gray[..., None], 3, 2)).convert("CMYK").save(src / "cmyk.jpg")
+    out = tmp_path / "out"
+    result = colorize(src, "-o", out, "-w", tiny_checkpoint)
+    assert result.exit_code == 0, result.output
+    assert read_back(out / "rotated.jpg").shape[:2] == (60, 40)
+    alpha_out = read_back(out / "alpha.png")
+    assert alpha_out.shape == (40, 60, 4) and np.array_equal(alpha_out[..., 3], rgba[..., 3])
+    assert read_back(out / "palette.png").shape == (40, 60, 3)
+    cmyk_l = rgb2lab(cv2.cvtColor(read_back(out / "cmyk.jpg"), cv2.COLOR_BGR2RGB))[..., 0]
+    ref_l = rgb2lab(np.asarray(Image.open(src / "cmyk.jpg").convert("RGB")))[..., 0]
+    assert np.median(np.abs(cmyk_l - ref_l)) < 2.0  # CMYK decoded as the picture, not as inverted channels
+
+
+def test_bad_inputs_are_recorded_with_reasons_and_the_run_goes_on(tmp_path, tiny_checkpoint):
+    src = tmp_path / "in"
+    src.mkdir()
+    gray = gray_of(synthetic_photo(48, 64, seed=4))
+    cv2.imwrite(str(src / "good.png"), gray)
+    jpeg = cv2.imencode(".jpg", gray)[1].tobytes()
+    (src / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (src / "empty.png").write_bytes(b"")
+    (src / "notes.jpg").write_bytes(b"these are my notes, not a photo\n")
+    (src / "random.webp").write_bytes(np.random.default_rng(0).integers(0, 256, 500, dtype=np.uint8).tobytes())
+    (src / "bomb.png").write_bytes(crafted_png(30000, 30000))
+    png = cv2.imencode(".png", gray)[1].tobytes()
+    (src / "cut.png").write_bytes(png[: len(png) // 2])
+    report = tmp_path / "report.json"
+    result = colorize(src, "-o", tmp_path / "out", "-w", tiny_checkpoint, "--report", report)
+    assert result.exit_code == 1
+    files = {Path(f["input"]).name: f for f in json.loads(report.read_text())["files"]}
+    assert files["good.png"]["status"] == "done"
+    reasons = {name: f["reason"] for name, f in files.items() if f["status"] == "failed"}
+    assert set(reasons) == {"truncated.jpg", "empty.png", "notes.jpg", "random.webp", "bomb.png", "cut.png"}
+    assert "truncated" in reasons["truncated.jpg"]
+    assert "empty file" in reasons["empty.png"]
+    assert "not an image" in reasons["notes.jpg"] and "not an image" in reasons["random.webp"]
+    assert "decompression bomb" in reasons["bomb.png"] or "over the limit" in reasons["bomb.png"]
+    assert "truncated" in reasons["cut.png"] or "corrupt" in reasons["cut.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png"]
+
+
+def test_colour_inputs_are_flagged_or_skipped(tmp_path, tiny_checkpoint):
+    write_rgb(tmp_path / "in" / "colour.png", synthetic_photo(48, 64, seed=5))
+    report = tmp_path / "r.json"
+    assert colorize(tmp_path / "in", "-o", tmp_path / "a", "-w", tiny_checkpoint, "--report", report).exit_code == 0
+    entry = json.loads(report.read_text())["files"][0]
+    assert entry["status"] == "done" and entry["was_color"] and "already in colour" in entry["notes"][0]
+    assert colorize(tmp_path / "in", "-o", tmp_path / "b", "-w", tiny_checkpoint, "--skip-color", "--report", report).exit_code == 0
+    entry = json.loads(report.read_text())["files"][0]
+    assert entry["status"] == "skipped" and not (tmp_path / "b" / "colour.png").exists()
+
+
+def test_non_ascii_paths_and_globs(tmp_path, tiny_checkpoint):
+    folder = tmp_path / "фото архив"
+    folder.mkdir()
+    gray = gray_of(synthetic_photo(32, 32, seed=6))
+    cv2.imencode(".png", gray)[1].tofile(str(folder / "café ñ.png"))
+    cv2.imencode(".png", gray)[1].tofile(str(folder / "zweite.png"))
+    result = colorize(str(folder / "café*.png"), "-o", tmp_path / "выход", "-w", tiny_checkpoint)
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (tmp_path / "выход").iterdir()] == ["café ñ.png"]
+
+
+def test_collisions_are_caught_before_any_work(tmp_path, tiny_checkpoint):
+    src = tmp_path / "in"
+    src.mkdir()
+    gray = gray_of(synthetic_photo(32, 32, seed=7))
+    cv2.imwrite(str(src / "a.png"), gray)
+    cv2.imwrite(str(src / "a.jpg"), gray)
+    result = colorize(src, "-o", tmp_path / "out", "-w", tiny_checkpoint, "--ext", "png")
+    assert result.exit_code == 2 and "would both be written to" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_inputs_and_existing_outputs_are_never_overwritten(tmp_path, tiny_checkpoint):
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "a.png"), gray_of(synthetic_photo(32, 32, seed=8)))
+    before = (src / "a.png").read_bytes()
+    into_itself = colorize(src, "-o", src, "-w", tiny_checkpoint)
+    assert into_itself.exit_code == 2 and "is an input file" in into_itself.output
+    assert (src / "a.png").read_bytes() == before
+    assert colorize(src, "-o", src, "-w", tiny_checkpoint, "--suffix", "_color").exit_code == 0
+    assert (src / "a_color.png").exists()  # written into the input folder only when asked
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"user's own file")
+    refused = colorize(src / "a.png", "-o", out, "-w", tiny_checkpoint)
+    assert refused.exit_code == 2 and "already exist" in refused.output
+    assert (out / "a.png").read_bytes() == b"user's own file"
+    skipped = colorize(src / "a.png", "-o", out, "-w", tiny_checkpoint, "--skip-existing")
+    assert skipped.exit_code == 0 and (out / "a.png").read_bytes() == b"user's own file"
+    assert colorize(src / "a.png", "-o", out, "-w", tiny_checkpoint, "--overwrite").exit_code == 0
+    assert read_back(out / "a.png").shape == (32, 32, 3)
+
+
+def test_ext_quality_compare_and_jsonl(tmp_path, tiny_checkpoint):
+    src = tmp_path / "in"
+    src.mkdir()
+    gray = gray_of(synthetic_photo(40, 50, seed=9))
+    cv2.imwrite(str(src / "x.png"), gray.astype(np.uint16) * 257)
+    cv2.imwrite(str(src / "y.png"), gray)
+    result = colorize(src, "-o", tmp_path / "out", "-w", tiny_checkpoint, "--ext", "jpg", "--compare", "--jsonl", "--quality", "80")
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["event"] for r in records] == ["file", "file", "summary"]
+    assert records[-1]["done"] == 2 and records[-1]["failed"] == 0
+    assert any("16-bit reduced to 8-bit" in note for note in records[0]["notes"])
+    assert read_back(tmp_path / "out" / "x.jpg").dtype == np.uint8
+    assert read_back(tmp_path / "out" / "y-compare.jpg").shape == (40, 100, 3)
+
+
+def test_usage_errors_exit_2(tmp_path, tiny_checkpoint):
+    assert colorize(tmp_path / "missing", "-o", tmp_path / "o", "-w", tiny_checkpoint).exit_code == 2
+    assert colorize(tmp_path, "-o", tmp_path / "o", "-w", tiny_checkpoint, "--ext", "gif").exit_code == 2
+    bad_weights = tmp_path / "w.ckpt"
+    bad_weights.write_bytes(b"junk")
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8), np.uint8))
+    result = colorize(tmp_path / "a.png", "-o", tmp_path / "o", "-w", bad_weights)
+    assert result.exit_code == 2 and "not a chromafuse checkpoint" in result.output
+
+
+def test_atomic_write_leaves_nothing_on_interrupt(tmp_path, monkeypatch):
+    import os
+
+    from chromafuse.images import write_atomic
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(tmp_path / "out.png", b"data")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_python_api_on_arrays(tiny_checkpoint):
+    from chromafuse.engine import Colorizer
+
+    colorizer = Colorizer.load(tiny_checkpoint, device="cpu")
+    gray = gray_of(synthetic_photo(30, 45, seed=10))
+    out8 = colorizer.colorize(gray)
+    assert out8.shape == (30, 45, 3) and out8.dtype == np.uint8
+    out16 = colorizer.colorize(gray.astype(np.uint16) * 257)
+    assert out16.dtype == np.uint16 and np.abs(out16 / 257.0 - out8).max() <= 2
+    outf = colorizer.colorize(gray.astype(np.float32) / 255)
+    assert outf.dtype == np.float32 and np.abs(outf * 255 - out8).max() <= 1.5
+    rgba = np.dstack([np.repeat(gray[..., None], 3, 2), np.full_like(gray, 7)])
+    assert colorizer.colorize(rgba).shape == (30, 45, 4) and (colorizer.colorize(rgba)[..., 3] == 7).all()
+    with pytest.raises(ValueError, match="expected an image array"):
+        colorizer.colorize(np.zeros((4, 4, 5), np.uint8))
+
+
+def test_colorize_paths_api(tmp_path, tiny_checkpoint):
+    from chromafuse.engine import Colorizer
+
+    cv2.imwrite(str(tmp_path / "a.png"), gray_of(synthetic_photo(32, 48, seed=11)))
+    summary = Colorizer.load(tiny_checkpoint).colorize_paths([tmp_path / "a.png"], tmp_path / "out", suffix="_c")
+    assert summary.count("done") == 1 and (tmp_path / "out" / "a_c.png").exists()
+
+
+def test_no_default_model_message(tmp_path, monkeypatch):
+    import chromafuse.engine as engine
+
+    monkeypatch.setattr(engine, "default_weights_path", lambda: tmp_path / "absent.pt")
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8), np.uint8))
+    result = colorize(tmp_path / "a.png", "-o", tmp_path / "o")
+    assert result.exit_code == 2 and "no default model is installed" in result.output and "--weights" in result.output
+
+
+def test_upsampling_is_bilinear_like_torch():
+    import torch
+    import torch.nn.functional as F
+
+    from chromafuse.engine import upsample_ab
+
+    small = np.random.default_rng(0).normal(size=(8, 8, 2)).astype(np.float32)
+    ours = upsample_ab(small, 37, 53)
+    reference = F.interpolate(torch.from_numpy(small).permute(2, 0, 1)[None], size=(37, 53), mode="bilinear", align_corners=False)
+    assert np.abs(ours - reference[0].permute(1, 2, 0).numpy()).max() < 1e-3
+
+
+def test_strip_processing_matches_whole_image(monkeypatch):
+    import chromafuse.engine as engine
+
+    rgb = synthetic_photo(50, 40, seed=12).astype(np.float32) / 255
+    whole = engine.lightness_of(rgb)
+    ab = np.random.default_rng(1).normal(scale=20, size=(50, 40, 2)).astype(np.float32)
+    joined = engine.join_lab(whole, ab)
+    monkeypatch.setattr(engine, "STRIP_PIXELS", 7 * 40)  # 7-row strips
+    assert np.allclose(engine.lightness_of(rgb), whole, atol=1e-5)
+    assert np.allclose(engine.join_lab(whole, ab), joined, atol=1e-6)
+    assert np.abs(whole - rgb2lab(rgb)[..., 0]).max() < 1e-3
+
+
+def test_unreadable_path_reason():
+    from chromafuse.images import ImageReadError, read_image
+
+    with pytest.raises(ImageReadError, match="cannot read file"):
+        read_image(Path("/nonexistent/never.png"))
