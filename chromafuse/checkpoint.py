@@ -124,3 +124,15 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     checkpoint = read_checkpoint(path)
     model = build_model(checkpoint, source=path).to(device).eval()
     return model, checkpoint
+
+
+def export_checkpoint(source: str | os.PathLike, target: str | os.PathLike, half: bool = True, **metadata: Any) -> Path:
+    """Write a small inference checkpoint: weights (fp16 by default) and metadata, no training state."""
+    checkpoint = read_checkpoint(source)
+    build_model(checkpoint, source)  # refuse to export weights that do not load
+    target = Path(target)
+    if target.resolve() == Path(source).resolve():
+        raise ValueError(f"{target}: export would overwrite its source")
+    merged = {**checkpoint.metadata, **metadata}
+    save_checkpoint(target, Checkpoint(checkpoint.arch, checkpoint.model_args, checkpoint.state_dict, merged), half=half)
+    return target

@@ -215,6 +215,28 @@ def evaluate(
 
 
 @app.command()
+def export(
+    checkpoint: Path = typer.Argument(..., help="A training checkpoint (e.g. RUN/best.ckpt)."),
+    target: Path = typer.Argument(..., help="Where to write the small inference checkpoint."),
+    fp32: bool = typer.Option(False, "--fp32", help="Keep fp32 weights (default: fp16, half the size)."),
+    render_size: Optional[int] = typer.Option(None, help="Default render size to record for colorize."),
+    name: Optional[str] = typer.Option(None, help="Model name to record."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace TARGET if it exists."),
+) -> None:
+    """Strip a checkpoint to its weights for shipping (no optimiser state; fp16 by default)."""
+    from .checkpoint import CheckpointError, export_checkpoint
+
+    if target.exists() and not overwrite:
+        _fail(f"{target} exists; pass --overwrite to replace it")
+    extra = {k: v for k, v in {"render_size": render_size, "name": name}.items() if v is not None}
+    try:
+        path = export_checkpoint(checkpoint, target, half=not fp32, **extra)
+    except (ValueError, CheckpointError) as error:
+        _fail(str(error))
+    err.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@app.command()
 def models() -> None:
     """List the registered model architectures."""
     from .models import list_models, model_spec

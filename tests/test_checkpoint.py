@@ -101,3 +101,19 @@ def test_keys_must_match_exactly(tmp_path):
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(CheckpointError, match="nothing.ckpt: no such checkpoint file"):
         read_checkpoint(tmp_path / "nothing.ckpt")
+
+
+def test_export_strips_training_state_and_halves(tmp_path):
+    from chromafuse.checkpoint import export_checkpoint
+
+    model, path = _saved(tmp_path)
+    full = read_checkpoint(path)
+    full.training_state = {"step": 3, "optimizer": {"state": {}, "param_groups": []}}
+    save_checkpoint(path, full)
+    small = export_checkpoint(path, tmp_path / "small.pt", render_size=128, name="tiny")
+    exported = read_checkpoint(small)
+    assert exported.training_state is None and exported.metadata["render_size"] == 128 and exported.metadata["name"] == "tiny"
+    assert exported.metadata["metrics"]["psnr"] == 24.0
+    assert small.stat().st_size < path.stat().st_size
+    with pytest.raises(ValueError, match="overwrite its source"):
+        export_checkpoint(small, small)

@@ -1,0 +1,64 @@
+"""Training throughput (images/s, forward + backward + AdamW step) per architecture, precision and size.
+
+    python benchmarks/train_throughput.py [--sizes 128 256] [--batch 16] [--steps 4]
+
+Random L inputs; the fusion models freeze backbone blocks 0..4 as `chromafuse train` does by default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from chromafuse.device import autocast, resolve_precision
+from chromafuse.models import create_model, list_models
+
+
+def throughput(arch: str, precision: str, size: int, batch: int, steps: int) -> float:
+    torch.manual_seed(0)
+    model = create_model(arch, **({"pretrained_backbone": False} if arch.startswith("fusion") else {}))
+    if hasattr(model, "freeze_backbone"):
+        model.freeze_backbone(4)
+    channels_last = precision == "bf16"
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    lightness = torch.rand(batch, 1, size, size) * 100
+    target = torch.randn(batch, 2, size, size) * 20
+    if channels_last:
+        lightness = lightness.contiguous(memory_format=torch.channels_last)
+    device = torch.device("cpu")
+    for step in range(steps + 1):  # the first step warms up and is not timed
+        if step == 1:
+            start = time.perf_counter()
+        with autocast(device, precision):
+            pred = model(lightness)
+        loss = torch.nn.functional.huber_loss(pred.float(), target)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--archs", nargs="+", default=list_models())
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
+          f"auto precision on this CPU: {resolve_precision('auto', torch.device('cpu'))}")
+    print(f"{'arch':10s} {'precision':9s} " + " ".join(f"{s:>8d}px" for s in args.sizes) + "   (images/s)")
+    for arch in args.archs:
+        for precision in args.precisions:
+            figures = [throughput(arch, precision, size, args.batch, args.steps) for size in args.sizes]
+            print(f"{arch:10s} {precision:9s} " + " ".join(f"{f:10.1f}" for f in figures), flush=True)
+
+
+if __name__ == "__main__":
+    main()
