@@ -219,8 +219,8 @@ def export(
     checkpoint: Path = typer.Argument(..., help="A training checkpoint (e.g. RUN/best.ckpt)."),
     target: Path = typer.Argument(..., help="Where to write the small inference checkpoint."),
     fp32: bool = typer.Option(False, "--fp32", help="Keep fp32 weights (default: fp16, half the size)."),
-    render_size: Optional[int] = typer.Option(None, help="Default render size to record for colorize."),
-    name: Optional[str] = typer.Option(None, help="Model name to record."),
+    render_size: int | None = typer.Option(None, help="Default render size to record for colorize."),
+    name: str | None = typer.Option(None, help="Model name to record."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace TARGET if it exists."),
 ) -> None:
     """Strip a checkpoint to its weights for shipping (no optimiser state; fp16 by default)."""
