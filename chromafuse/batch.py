@@ -29,6 +29,8 @@ from .images import (
     write_atomic,
 )
 
+# A batch is flushed early once it holds this many full-resolution pixels (huge scans).
+BATCH_PIXEL_BUDGET = 64_000_000
 WRITABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 
 
@@ -153,7 +155,8 @@ def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tup
 
 def _decode(job: _Job, size: int, max_pixels: int) -> tuple[DecodedImage, np.ndarray, np.ndarray]:
     image = read_image(job.source, max_pixels)
-    lightness = lightness_of(image.rgb)
+    lightness = lightness_of(image.pixels)
+    image.pixels = image.pixels[:1, :1]  # only L is needed from here on: free the decoded pixels
     return image, lightness, render_lightness(lightness, size)
 
 
@@ -184,6 +187,88 @@ def _predict_with_retry(colorizer: Colorizer, small: np.ndarray, notes: list[str
         )
 
 
+class _Pipeline:
+    """Decode ahead (bounded), batch through the model, write behind (bounded), in input order."""
+
+    def __init__(
+        self,
+        colorizer: Colorizer,
+        options: ColorizeOptions,
+        readers: ThreadPoolExecutor,
+        writers: ThreadPoolExecutor,
+        finish: Callable[[FileResult], None],
+        on_note: Callable[[str], None] | None,
+    ):
+        self.colorizer, self.options, self.readers, self.writers = colorizer, options, readers, writers
+        self.finish, self.on_note = finish, on_note
+        self.pending: deque[tuple[_Job, float, Future]] = deque()
+        self.writing: deque[tuple[FileResult, Future]] = deque()
+        self.batch: list[tuple[_Job, float, DecodedImage, np.ndarray, np.ndarray]] = []
+
+    def run(self, jobs: list[_Job]) -> None:
+        queue = iter(jobs)
+        self._refill(queue)
+        while self.pending:
+            job, t0, future = self.pending.popleft()
+            self._refill(queue)
+            self._take(job, t0, future)
+        if self.batch:
+            self._flush()
+        self._drain_writes(limit=0)
+
+    def cancel(self) -> None:
+        for _, _, future in self.pending:
+            future.cancel()
+
+    def _refill(self, queue) -> None:
+        while len(self.pending) < self.options.batch_size + self.options.workers:
+            job = next(queue, None)
+            if job is None:
+                return
+            future = self.readers.submit(_decode, job, self.colorizer.size, self.options.max_pixels)
+            self.pending.append((job, time.perf_counter(), future))
+
+    def _take(self, job: _Job, t0: float, future: Future) -> None:
+        try:
+            image, lightness, small = future.result()
+        except ImageReadError as error:
+            self.finish(FileResult(str(job.source), None, "failed", str(error), round(time.perf_counter() - t0, 4)))
+            return
+        if image.is_color and self.options.skip_color:
+            self.finish(FileResult(str(job.source), None, "skipped", "already in colour (--skip-color)", was_color=True))
+            return
+        self.batch.append((job, t0, image, lightness, small))
+        if len(self.batch) >= self.options.batch_size or sum(b[3].size for b in self.batch) >= BATCH_PIXEL_BUDGET:
+            self._flush()
+
+    def _flush(self) -> None:
+        notes: list[str] = []
+        ab_small = _predict_with_retry(self.colorizer, np.stack([b[4] for b in self.batch]), notes)
+        for note in dict.fromkeys(notes):
+            if self.on_note:
+                self.on_note(note)
+        for (job, t0, image, lightness, _), ab in zip(self.batch, ab_small):
+            height, width = lightness.shape
+            result = FileResult(
+                str(job.source), str(job.output), "done", seconds=t0, width=width, height=height, was_color=image.is_color
+            )
+            if image.is_color:
+                result.notes.append("input is already in colour: colorized from its lightness")
+            self.writing.append((result, self.writers.submit(_write, job, image, lightness, ab, self.options)))
+        self.batch.clear()
+        self._drain_writes(limit=2 * self.options.workers)
+
+    def _drain_writes(self, limit: int) -> None:
+        while len(self.writing) > limit:
+            result, future = self.writing.popleft()
+            try:
+                result.notes += future.result()
+            except (OSError, ValueError) as error:
+                result.status, result.reason, result.output = "failed", f"write failed: {error}", None
+            result.seconds = round(time.perf_counter() - result.seconds, 4)  # seconds held the start time
+            self.finish(result)
+
+
 def run_colorize(
     colorizer: Colorizer,
     inputs: list[str],
@@ -194,79 +279,26 @@ def run_colorize(
 ) -> RunSummary:
     """Colorize every image in ``inputs`` into ``out_dir``; failures are recorded, not raised."""
     jobs, results = plan_jobs(inputs, Path(out_dir), options)
-    for result in results:
-        on_result and on_result(result)
+
+    def finish(result: FileResult) -> None:
+        results.append(result)
+        if on_result:
+            on_result(result)
+
+    for result in list(results):
+        if on_result:
+            on_result(result)
     started = time.perf_counter()
-    lookahead = max(2 * options.batch_size, 4)
     with (
         ThreadPoolExecutor(options.workers, thread_name_prefix="decode") as readers,
         ThreadPoolExecutor(options.workers, thread_name_prefix="write") as writers,
     ):
-        pending: deque[tuple[_Job, float, Future]] = deque()
-        writing: deque[tuple[FileResult, Future]] = deque()
-        batch: list[tuple[_Job, float, DecodedImage, np.ndarray, np.ndarray]] = []
-        queue = iter(jobs)
-
-        def finish(result: FileResult) -> None:
-            results.append(result)
-            on_result and on_result(result)
-
-        def drain_writes(limit: int) -> None:
-            while len(writing) > limit:
-                result, future = writing.popleft()
-                try:
-                    result.notes += future.result()
-                except (OSError, ValueError) as error:
-                    result.status, result.reason, result.output = "failed", f"write failed: {error}", None
-                result.seconds = round(time.perf_counter() - result.seconds, 4)
-                finish(result)
-
-        def flush() -> None:
-            notes: list[str] = []
-            ab_small = _predict_with_retry(colorizer, np.stack([b[4] for b in batch]), notes)
-            for note in dict.fromkeys(notes):
-                on_note and on_note(note)
-            for (job, t0, image, lightness, _), ab in zip(batch, ab_small):
-                result = FileResult(
-                    str(job.source),
-                    str(job.output),
-                    "done",
-                    seconds=t0,
-                    width=lightness.shape[1],
-                    height=lightness.shape[0],
-                    was_color=image.is_color,
-                )
-                if image.is_color:
-                    result.notes.append("input is already in colour: colorized from its lightness")
-                writing.append((result, writers.submit(_write, job, image, lightness, ab, options)))
-            batch.clear()
-            drain_writes(limit=2 * options.workers)
-
-        def refill() -> None:
-            while len(pending) < lookahead:
-                job = next(queue, None)
-                if job is None:
-                    return
-                pending.append((job, time.perf_counter(), readers.submit(_decode, job, colorizer.size, options.max_pixels)))
-
-        refill()
-        while pending:
-            job, t0, future = pending.popleft()
-            refill()
-            try:
-                image, lightness, small = future.result()
-            except ImageReadError as error:
-                finish(FileResult(str(job.source), None, "failed", str(error), round(time.perf_counter() - t0, 4)))
-                continue
-            if image.is_color and options.skip_color:
-                finish(FileResult(str(job.source), None, "skipped", "already in colour (--skip-color)", was_color=True))
-                continue
-            batch.append((job, t0, image, lightness, small))
-            if len(batch) >= options.batch_size:
-                flush()
-        if batch:
-            flush()
-        drain_writes(limit=0)
+        pipeline = _Pipeline(colorizer, options, readers, writers, finish, on_note)
+        try:
+            pipeline.run(jobs)
+        except BaseException:
+            pipeline.cancel()  # Ctrl-C: stop decoding; writes in flight finish atomically
+            raise
     order = {str(j.source): i for i, j in enumerate(jobs)}
     results.sort(key=lambda r: order.get(r.input, -1))
     return RunSummary(

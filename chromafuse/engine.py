@@ -32,11 +32,25 @@ def _strips(height: int, width: int):
         yield slice(top, min(top + rows, height))
 
 
-def lightness_of(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) float32 RGB in [0, 1] -> (H, W) float32 Lab L, converted in strips."""
-    out = np.empty(rgb.shape[:2], dtype=np.float32)
-    for rows in _strips(*rgb.shape[:2]):
-        chunk = torch.from_numpy(np.ascontiguousarray(rgb[rows])).permute(2, 0, 1)
+def _float_strip(pixels: np.ndarray) -> np.ndarray:
+    """A strip of gray (H, W) or RGB (H, W, 3) pixels, any supported dtype -> RGB float32 in [0, 1]."""
+    if pixels.dtype == np.uint8:
+        data = pixels.astype(np.float32) / 255.0
+    elif pixels.dtype == np.uint16:
+        data = pixels.astype(np.float32) / 65535.0
+    else:
+        data = np.clip(pixels.astype(np.float32), 0.0, 1.0)
+    return np.repeat(data[..., None], 3, axis=2) if data.ndim == 2 else data
+
+
+def lightness_of(pixels: np.ndarray) -> np.ndarray:
+    """Gray (H, W) or RGB (H, W, 3) image (uint8, uint16 or float in [0, 1]) -> (H, W) float32 Lab L.
+
+    Converted in strips, so a 40-megapixel scan never exists as a float RGB copy.
+    """
+    out = np.empty(pixels.shape[:2], dtype=np.float32)
+    for rows in _strips(*pixels.shape[:2]):
+        chunk = torch.from_numpy(_float_strip(pixels[rows])).permute(2, 0, 1)
         out[rows] = rgb_to_lab(chunk)[0].numpy()
     return out
 
@@ -121,8 +135,8 @@ class Colorizer:
 
         Returns RGB (H, W, 3) in the input's dtype (alpha, if given, is appended unchanged).
         """
-        rgb, alpha, kind = _as_float_rgb(image)
-        out = self.colorize_lightness([lightness_of(rgb)])[0]
+        pixels, alpha, kind = _split_alpha(image)
+        out = self.colorize_lightness([lightness_of(pixels)])[0]
         if kind == np.uint8:
             out = to_dtype(out, 8)
         elif kind == np.uint16:
@@ -136,21 +150,15 @@ class Colorizer:
         return run_colorize(self, [str(i) for i in inputs], Path(output_dir), ColorizeOptions(**options))
 
 
-def _as_float_rgb(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, type]:
+def _split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, type]:
     if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
         shape = getattr(image, "shape", None)
         raise ValueError(f"expected an image array of shape (H, W), (H, W, 3) or (H, W, 4), got {shape}")
     kind = image.dtype.type
-    if kind == np.uint8:
-        data = image.astype(np.float32) / 255.0
-    elif kind == np.uint16:
-        data = image.astype(np.float32) / 65535.0
-    elif np.issubdtype(image.dtype, np.floating):
-        data = np.clip(image.astype(np.float32), 0.0, 1.0)
-    else:
+    if kind not in (np.uint8, np.uint16) and not np.issubdtype(image.dtype, np.floating):
         raise ValueError(f"expected uint8, uint16 or float pixels, got {image.dtype}")
-    if data.ndim == 2:
-        data = data[..., None]
-    alpha = image[..., 3] if image.ndim == 3 and image.shape[2] == 4 else None
-    rgb = np.repeat(data, 3, axis=2) if data.shape[2] == 1 else np.ascontiguousarray(data[..., :3])
-    return rgb, alpha, kind
+    if image.ndim == 2:
+        return image, None, kind
+    if image.shape[2] == 1:
+        return image[..., 0], None, kind
+    return image[..., :3], (image[..., 3] if image.shape[2] == 4 else None), kind

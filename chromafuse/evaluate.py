@@ -122,7 +122,7 @@ def _thumbnail(rgb: np.ndarray, width: int = 160) -> bytes:
 
 def load_reference(path: Path, protocol: str) -> np.ndarray:
     image = read_image(path)
-    rgb = to_dtype(image.rgb, 8)
+    rgb = image.rgb8()
     if protocol == "256":
         rgb = cv2.resize(rgb, (256, 256), interpolation=cv2.INTER_AREA)
     return rgb
@@ -163,7 +163,7 @@ def evaluate(cfg: EvaluateConfig) -> Evaluation:
                 _score_into(baseline, key, gray, ref, thumbnails=False)
                 batch.append((key, ref, gray))
             if batch:
-                lightness = [lightness_of(gray.astype(np.float32) / 255.0) for _, _, gray in batch]
+                lightness = [lightness_of(gray) for _, _, gray in batch]
                 for colorizer, scores in zip(colorizers, models):
                     for (key, ref, _), rgb in zip(batch, colorizer.colorize_lightness(lightness)):
                         _score_into(scores, key, to_dtype(rgb, 8), ref)
@@ -191,7 +191,7 @@ def _evaluate_predictions(cfg: EvaluateConfig, refs: dict[str, Path], baseline: 
     for key in tqdm(sorted(k for k in refs if k in preds), desc="evaluate", unit="img", disable=not cfg.progress):
         try:
             ref = load_reference(refs[key], "native")
-            pred = to_dtype(read_image(preds[key]).rgb, 8)
+            pred = read_image(preds[key]).rgb8()
         except ImageReadError as error:
             result.failed.append((key, str(error)))
             continue

@@ -40,11 +40,20 @@ class ImageReadError(ValueError):
 
 @dataclass
 class DecodedImage:
-    rgb: np.ndarray  # (H, W, 3) float32 in [0, 1]
+    pixels: np.ndarray  # (H, W) gray or (H, W, 3) RGB, uint8 or uint16 as decoded
     alpha: np.ndarray | None  # (H, W) in the source dtype, or None
     bit_depth: int  # 8 or 16
     is_color: bool
     source_format: str
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.pixels.shape[0], self.pixels.shape[1]
+
+    def rgb8(self) -> np.ndarray:
+        """The picture as RGB uint8 (H, W, 3)."""
+        pixels = self.pixels if self.bit_depth == 8 else (self.pixels.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+        return np.repeat(pixels[..., None], 3, axis=2) if pixels.ndim == 2 else pixels
 
 
 def is_image_path(path: Path) -> bool:
@@ -118,34 +127,35 @@ def _check_complete(fmt: str, data: bytes) -> None:
         raise ImageReadError("truncated JPEG (no end-of-image marker)")
 
 
-def _to_float_rgb(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, int]:
+def _split_channels(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Decoded array -> (gray (H, W) or RGB (H, W, 3), alpha or None, bit depth), no float copy."""
     if array.dtype == np.uint8:
-        depth, scale = 8, 255.0
+        depth = 8
     elif array.dtype == np.uint16:
-        depth, scale = 16, 65535.0
+        depth = 16
     else:
         raise ImageReadError(f"unsupported sample type {array.dtype} (only 8- and 16-bit images)")
-    alpha = None
     if array.ndim == 2:
-        rgb = np.repeat(array[..., None], 3, axis=2)
-    elif array.shape[2] == 4:
-        rgb, alpha = cv2.cvtColor(array[..., :3], cv2.COLOR_BGR2RGB), array[..., 3].copy()
-    elif array.shape[2] == 3:
-        rgb = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
-    elif array.shape[2] == 2:  # gray + alpha
-        rgb, alpha = np.repeat(array[..., :1], 3, axis=2), array[..., 1].copy()
-    else:
-        raise ImageReadError(f"unsupported channel count {array.shape[2]}")
-    return rgb.astype(np.float32) / scale, alpha, depth
+        return array, None, depth
+    channels = array.shape[2]
+    if channels == 1:
+        return array[..., 0], None, depth
+    if channels == 2:  # gray + alpha
+        return array[..., 0].copy(), array[..., 1].copy(), depth
+    if channels == 3:
+        return cv2.cvtColor(array, cv2.COLOR_BGR2RGB), None, depth
+    if channels == 4:
+        return cv2.cvtColor(array[..., :3], cv2.COLOR_BGR2RGB), array[..., 3].copy(), depth
+    raise ImageReadError(f"unsupported channel count {channels}")
 
 
-def color_spread(rgb: np.ndarray) -> float:
+def color_spread(pixels: np.ndarray) -> float:
     """Mean channel difference in 8-bit levels, on a subsample (cheap on 40-megapixel scans)."""
-    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 250_000)))
-    sample = rgb[::step, ::step]
-    return 255.0 * max(
-        float(np.abs(sample[..., 0] - sample[..., 1]).mean()), float(np.abs(sample[..., 1] - sample[..., 2]).mean())
-    )
+    if pixels.ndim == 2:
+        return 0.0
+    step = max(1, int(np.sqrt(pixels.shape[0] * pixels.shape[1] / 250_000)))
+    sample = pixels[::step, ::step].astype(np.float32) * (255.0 / np.iinfo(pixels.dtype).max)
+    return max(float(np.abs(sample[..., 0] - sample[..., 1]).mean()), float(np.abs(sample[..., 1] - sample[..., 2]).mean()))
 
 
 def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
@@ -166,8 +176,8 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage
         raise ImageReadError(f"corrupt or truncated {fmt} data")
     if orientation in _ORIENT:
         array = np.ascontiguousarray(_ORIENT[orientation](array))
-    rgb, alpha, depth = _to_float_rgb(array)
-    return DecodedImage(rgb, alpha, depth, color_spread(rgb) > COLOR_SPREAD_8BIT, fmt)
+    pixels, alpha, depth = _split_channels(array)
+    return DecodedImage(pixels, alpha, depth, color_spread(pixels) > COLOR_SPREAD_8BIT, fmt)
 
 
 # Palette and CMYK images go through Pillow, which converts them to RGB(A) correctly.
