@@ -173,146 +173,195 @@ def _is_better(metrics: dict, best: float | None, select: str) -> bool:
     return metrics[select] < best if select == "loss" else metrics[select] > best
 
 
-def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
-    """Train a model as ``cfg`` says; with ``resume`` continue the run in ``cfg.out`` exactly."""
-    rank, world, device = _setup_distributed(cfg.device)
-    precision = resolve_precision(cfg.precision, device)
-    is_main = rank == 0
-    run_dir = Path(cfg.out)
-    if is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if not resume and (run_dir / LAST).exists():
-            raise FileExistsError(f"{run_dir} already holds a run ({LAST}); resume it with --resume or choose another --out")
+class _Trainer:
+    """One training run: set up once, then ``run()`` steps until a stop condition."""
 
-    torch.manual_seed(cfg.seed + rank)
-    data = _prepare_data(cfg, rank, world)
-    model, model_args = _build_model(cfg)
-    model.to(device)
-    if uses_channels_last(device, precision):
-        model.to(memory_format=torch.channels_last)
-    optimizer = _optimizer(model, cfg)
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True) if cfg.ema_decay > 0 else None
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and precision == "fp16")
-    generator = torch.Generator().manual_seed(cfg.seed * 1000 + rank)
+    def __init__(self, cfg: TrainConfig, resume: bool):
+        self.cfg = cfg
+        self.rank, self.world, self.device = _setup_distributed(cfg.device)
+        self.precision = resolve_precision(cfg.precision, self.device)
+        self.is_main = self.rank == 0
+        self.run_dir = Path(cfg.out)
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if not resume and (self.run_dir / LAST).exists():
+                raise FileExistsError(
+                    f"{self.run_dir} already holds a run ({LAST}); resume it with --resume or choose another --out"
+                )
+        torch.manual_seed(cfg.seed + self.rank)
+        self.data = _prepare_data(cfg, self.rank, self.world)
+        self.model, self.model_args = _build_model(cfg)
+        self.model.to(self.device)
+        if uses_channels_last(self.device, self.precision):
+            self.model.to(memory_format=torch.channels_last)
+        self.optimizer = _optimizer(self.model, cfg)
+        self.ema = (
+            AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
+            if cfg.ema_decay > 0
+            else None
+        )
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda" and self.precision == "fp16")
+        self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + self.rank)
+        self.state = {
+            "step": 0,
+            "samples": 0,
+            "elapsed_s": 0.0,
+            "best_metric": None,
+            "best_step": 0,
+            "bad_validations": 0,
+            "last_metrics": {},
+        }
+        if resume:
+            self.state = _restore(self.run_dir / LAST, self.model, self.optimizer, self.ema, self.generator, self.rank)
+        loss_names = [name for name, _ in cfg.loss_terms]
+        self.log = TrainLog(self.run_dir / "log.csv", loss_names, resume_step=self.state["step"]) if self.is_main else None
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids) if self.world > 1 else self.model
+        self.total_steps = _total_steps(cfg, len(self.data.train_idx), self.world)
+        self.budget_s = cfg.time_budget_min * 60.0 if cfg.time_budget_min else None
 
-    state = {
-        "step": 0,
-        "samples": 0,
-        "elapsed_s": 0.0,
-        "best_metric": None,
-        "best_step": 0,
-        "bad_validations": 0,
-        "last_metrics": {},
-    }
-    if resume:
-        state = _restore(run_dir / LAST, model, optimizer, ema, generator, rank)
-    log = TrainLog(run_dir / "log.csv", [n for n, _ in cfg.loss_terms], resume_step=state["step"]) if is_main else None
-    net = (
-        torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-        if world > 1
-        else model
-    )
+    def run(self) -> TrainResult:
+        bar = tqdm(
+            total=self.total_steps,
+            initial=self.state["step"],
+            desc="train",
+            unit="step",
+            dynamic_ncols=True,
+            disable=not (self.is_main and self.cfg.progress),
+        )
+        window = {"loss": 0.0, "n": 0, "parts": {}, "t0": time.perf_counter(), "samples0": self.state["samples"]}
+        self.net.train()
+        try:
+            while not (reason := self._stop_reason()):
+                loss, parts = self._step()
+                _accumulate(window, loss, parts)
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self.optimizer.param_groups[0]['lr']:.2e}")
+                self._after_step(window)
+        finally:
+            bar.close()
+        if self.world > 1:
+            dist.barrier()
+        best = _best_metrics(self.run_dir) if self.is_main else {}
+        return TrainResult(self.run_dir, self.state["step"], self.state["best_step"], best, self.state["last_metrics"], reason)
 
-    total_steps = _total_steps(cfg, len(data.train_idx), world)
-    budget_s = cfg.time_budget_min * 60.0 if cfg.time_budget_min else None
-    train_images = len(data.train_idx)
+    def _stop_reason(self) -> str | None:
+        reason = _should_stop(self.state, self.total_steps, self.budget_s, self.cfg)
+        if self.world > 1:  # rank 0 decides (time budgets differ between processes)
+            flag = torch.tensor([1 if reason else 0])
+            dist.broadcast(flag, 0)
+            reason = reason or ("other rank" if flag.item() else None)
+        return reason
 
-    def checkpoint(path: Path, weights_model: torch.nn.Module, with_state: bool) -> None:
+    def _sample_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg, data = self.cfg, self.data
+        picks = data.train_idx[
+            torch.multinomial(data.weights, cfg.batch_size, replacement=True, generator=self.generator).numpy()
+        ]
+        raw = torch.from_numpy(np.ascontiguousarray(data.cache.images[np.sort(picks)]))
+        return _lab_batch(augment_batch(raw, cfg.size, self.generator, cfg.min_scale, cfg.max_rotation), self.device)
+
+    def _step(self) -> tuple[float, dict]:
+        """One optimisation step; returns the loss and its terms."""
+        started = time.perf_counter()
+        progress = max(
+            self.state["step"] / self.total_steps if self.total_steps else 0.0,
+            self.state["elapsed_s"] / self.budget_s if self.budget_s else 0.0,
+        )
+        factor = _lr_factor(self.state["step"], progress, self.cfg)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
+        lightness, ab = self._sample_batch()
+        with autocast(self.device, self.precision):
+            pred = self.net(_to_layout(lightness, self.device, self.precision))
+        loss, parts = total_loss(self.cfg.loss_terms, pred, ab, lightness)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"loss became {float(loss.detach())} at step {self.state['step'] + 1}; stopping. The last good checkpoint is "
+                f"{self.run_dir / LAST} (resume from it with a lower --lr)."
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        self.state["step"] += 1
+        self.state["samples"] += self.cfg.batch_size * self.world
+        self.state["elapsed_s"] += time.perf_counter() - started
+        return float(loss.detach()), parts
+
+    def _after_step(self, window: dict) -> None:
+        state, cfg = self.state, self.cfg
+        if self.is_main and state["step"] % cfg.log_every == 0:
+            _log_window(self.log, window, state, self.optimizer, len(self.data.train_idx))
+        if state["step"] % cfg.val_every == 0 or _should_stop(state, self.total_steps, self.budget_s, cfg):
+            if self.is_main:
+                self._validate_and_save()
+            if self.world > 1:
+                bad = torch.tensor([state["bad_validations"]])
+                dist.broadcast(bad, 0)
+                state["bad_validations"] = int(bad.item())
+
+    def _validate_and_save(self) -> None:
+        state, cfg = self.state, self.cfg
+        weights_model = self.ema.module if self.ema is not None else self.model
+        if len(self.data.val_images):
+            metrics = validate(weights_model, self.data.val_images, self.device, self.precision)
+            state["last_metrics"] = {**metrics, "step": state["step"]}
+            self.log.append(
+                {
+                    "step": state["step"],
+                    "samples": state["samples"],
+                    "elapsed_s": round(state["elapsed_s"], 1),
+                    "val_psnr": metrics["psnr"],
+                    "val_ssim": metrics["ssim"],
+                    "val_colorfulness": metrics["colorfulness"],
+                }
+            )
+            select = cfg.select_metric if cfg.select_metric != "loss" else "psnr"
+            if _is_better(metrics, state["best_metric"], select):
+                state["best_metric"], state["best_step"], state["bad_validations"] = metrics[select], state["step"], 0
+                self._checkpoint(self.run_dir / BEST, weights_model, with_state=False)
+            else:
+                state["bad_validations"] += 1
+        else:
+            self._checkpoint(self.run_dir / BEST, weights_model, with_state=False)
+        self._checkpoint(self.run_dir / LAST, self.model, with_state=True)
+        self.log.plot(self.run_dir / "curves.png")
+
+    def _checkpoint(self, path: Path, weights_model: torch.nn.Module, with_state: bool) -> None:
+        state = self.state
         metadata = {
-            "train_config": cfg.to_dict(),
-            "data": data.summary,
+            "train_config": self.cfg.to_dict(),
+            "data": self.data.summary,
             "metrics": state["last_metrics"],
             "step": state["step"],
             "samples": state["samples"],
             "train_time_s": round(state["elapsed_s"], 1),
-            "device": str(device),
-            "precision": precision,
-            "world_size": world,
+            "device": str(self.device),
+            "precision": self.precision,
+            "world_size": self.world,
             "torch": str(torch.__version__),
             "chromafuse": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        training_state = _snapshot(state, optimizer, ema, generator) if with_state else None
-        save_checkpoint(path, Checkpoint(cfg.arch, model_args, weights_model.state_dict(), metadata, training_state))
+        training_state = _snapshot(state, self.optimizer, self.ema, self.generator) if with_state else None
+        save_checkpoint(path, Checkpoint(self.cfg.arch, self.model_args, weights_model.state_dict(), metadata, training_state))
 
-    progress_bar = tqdm(
-        total=total_steps,
-        initial=state["step"],
-        desc="train",
-        unit="step",
-        dynamic_ncols=True,
-        disable=not (is_main and cfg.progress),
-    )
-    window = {"loss": 0.0, "n": 0, "parts": {}, "t0": time.perf_counter(), "samples0": state["samples"]}
-    stopped_because = "steps"
-    net.train()
-    while True:
-        reason = _should_stop(state, total_steps, budget_s, cfg)
-        if world > 1:
-            flag = torch.tensor([1 if reason else 0])
-            dist.broadcast(flag, 0)
-            reason = reason or ("other rank" if flag.item() else None)
-        if reason:
-            stopped_because = reason
-            break
-        step_start = time.perf_counter()
-        progress = max(state["step"] / total_steps if total_steps else 0.0, state["elapsed_s"] / budget_s if budget_s else 0.0)
-        factor = _lr_factor(state["step"], progress, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = group["base_lr"] * factor
 
-        picks = data.train_idx[torch.multinomial(data.weights, cfg.batch_size, replacement=True, generator=generator).numpy()]
-        raw = torch.from_numpy(np.ascontiguousarray(data.cache.images[np.sort(picks)]))
-        rgb = augment_batch(raw, cfg.size, generator, cfg.min_scale, cfg.max_rotation)
-        lightness, ab = _lab_batch(rgb, device)
-        with autocast(device, precision):
-            pred = net(_to_layout(lightness, device, precision))
-        loss, parts = total_loss(cfg.loss_terms, pred, ab, lightness)
-        if not torch.isfinite(loss):
-            progress_bar.close()
-            raise TrainingDiverged(
-                f"loss became {float(loss.detach())} at step {state['step'] + 1}; stopping. The last good checkpoint is "
-                f"{run_dir / LAST} (resume from it with a lower --lr)."
-            )
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        if ema is not None:
-            ema.update_parameters(model)
+def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
+    """Train a model as ``cfg`` says; with ``resume`` continue the run in ``cfg.out`` exactly."""
+    return _Trainer(cfg, resume).run()
 
-        state["step"] += 1
-        state["samples"] += cfg.batch_size * world
-        state["elapsed_s"] += time.perf_counter() - step_start
-        window["loss"] += float(loss.detach())
-        window["n"] += 1
-        for name, value in parts.items():
-            window["parts"][name] = window["parts"].get(name, 0.0) + value
-        progress_bar.update(1)
-        progress_bar.set_postfix(loss=f"{float(loss.detach()):.4f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
 
-        if is_main and state["step"] % cfg.log_every == 0:
-            _log_window(log, window, state, optimizer, train_images)
-        if state["step"] % cfg.val_every == 0 or _should_stop(state, total_steps, budget_s, cfg):
-            if is_main:
-                _validate_and_save(cfg, state, data, ema or model, device, precision, log, run_dir, checkpoint, model)
-            if world > 1:
-                best = torch.tensor([state["bad_validations"]])
-                dist.broadcast(best, 0)
-                state["bad_validations"] = int(best.item())
-    progress_bar.close()
-    if world > 1:
-        dist.barrier()
-    return TrainResult(
-        run_dir,
-        state["step"],
-        state["best_step"],
-        _best_metrics(run_dir) if is_main else {},
-        state["last_metrics"],
-        stopped_because,
-    )
+def _accumulate(window: dict, loss: float, parts: dict) -> None:
+    window["loss"] += loss
+    window["n"] += 1
+    for name, value in parts.items():
+        window["parts"][name] = window["parts"].get(name, 0.0) + value
 
 
 def _should_stop(state: dict, total_steps: int | None, budget_s: float | None, cfg: TrainConfig) -> str | None:
@@ -340,33 +389,6 @@ def _log_window(log: TrainLog, window: dict, state: dict, optimizer, train_image
     }
     log.append(row)
     window.update(loss=0.0, n=0, parts={}, t0=now, samples0=state["samples"])
-
-
-def _validate_and_save(cfg, state, data, eval_model, device, precision, log, run_dir, checkpoint, model) -> None:
-    weights_model = eval_model.module if isinstance(eval_model, AveragedModel) else eval_model
-    if len(data.val_images):
-        metrics = validate(weights_model, data.val_images, device, precision)
-        state["last_metrics"] = {**metrics, "step": state["step"]}
-        log.append(
-            {
-                "step": state["step"],
-                "samples": state["samples"],
-                "elapsed_s": round(state["elapsed_s"], 1),
-                "val_psnr": metrics["psnr"],
-                "val_ssim": metrics["ssim"],
-                "val_colorfulness": metrics["colorfulness"],
-            }
-        )
-        select = cfg.select_metric if cfg.select_metric != "loss" else "psnr"
-        if _is_better(metrics, state["best_metric"], select):
-            state["best_metric"], state["best_step"], state["bad_validations"] = metrics[select], state["step"], 0
-            checkpoint(run_dir / BEST, weights_model, with_state=False)
-        else:
-            state["bad_validations"] += 1
-    else:
-        checkpoint(run_dir / BEST, weights_model, with_state=False)
-    checkpoint(run_dir / LAST, model, with_state=True)
-    log.plot(run_dir / "curves.png")
 
 
 def _snapshot(state: dict, optimizer, ema, generator) -> dict:

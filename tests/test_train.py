@@ -86,7 +86,7 @@ def _fixed_batch_loss(model, photos: Path) -> float:
     from chromafuse.data import resize_batch
 
     cache = build_cache([photos], 80, photos.parent / "evalcache", min_side=32)
-    rgb = resize_batch(torch.from_numpy(np.asarray(cache.images)), 64)
+    rgb = resize_batch(torch.from_numpy(np.array(cache.images)), 64)
     lab = rgb_to_lab(rgb)
     model.eval()
     with torch.no_grad():
