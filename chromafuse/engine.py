@@ -3,6 +3,7 @@ with the original L -> RGB. Works on numpy images; folder runs live in batch.py.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,11 +44,22 @@ def _float_strip(pixels: np.ndarray) -> np.ndarray:
     return np.repeat(data[..., None], 3, axis=2) if data.ndim == 2 else data
 
 
+@functools.lru_cache(maxsize=2)
+def _gray_lightness_table(dtype_name: str) -> np.ndarray:
+    """L of every neutral gray level of a uint8 / uint16 image: one table lookup per pixel."""
+    levels = np.arange(np.iinfo(dtype_name).max + 1, dtype=np.float32) / np.iinfo(dtype_name).max
+    gray = torch.from_numpy(levels).view(1, 1, -1).expand(3, 1, -1)
+    return rgb_to_lab(gray)[0, 0].numpy()
+
+
 def lightness_of(pixels: np.ndarray) -> np.ndarray:
     """Gray (H, W) or RGB (H, W, 3) image (uint8, uint16 or float in [0, 1]) -> (H, W) float32 Lab L.
 
-    Converted in strips, so a 40-megapixel scan never exists as a float RGB copy.
+    Gray integer images use a lookup table; others convert in strips, so a 40-megapixel scan
+    never exists as a float RGB copy.
     """
+    if pixels.ndim == 2 and pixels.dtype in (np.uint8, np.uint16):
+        return _gray_lightness_table(pixels.dtype.name)[pixels]
     out = np.empty(pixels.shape[:2], dtype=np.float32)
     for rows in _strips(*pixels.shape[:2]):
         chunk = torch.from_numpy(_float_strip(pixels[rows])).permute(2, 0, 1)

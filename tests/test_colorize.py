@@ -289,3 +289,13 @@ def test_unreadable_path_reason():
 
     with pytest.raises(ImageReadError, match="cannot read file"):
         read_image(Path("/nonexistent/never.png"))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_gray_lightness_table_matches_skimage(dtype):
+    from chromafuse.engine import lightness_of
+
+    top = np.iinfo(dtype).max
+    gray = np.linspace(0, top, 997).astype(dtype).reshape(1, -1)
+    expected = rgb2lab(np.repeat((gray / top)[..., None], 3, axis=2))[..., 0]
+    assert np.abs(lightness_of(gray) - expected).max() < 1e-3
