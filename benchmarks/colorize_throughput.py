@@ -67,7 +67,9 @@ def main() -> None:
         forward = forward_only(colorizer, args.batch, max(4, args.count // args.batch // 2))
     finally:
         shutil.rmtree(work)
-    print(f"model {colorizer.name} ({colorizer.weights.name}), {colorizer.device}, {colorizer.precision}, render {colorizer.size}px, batch {args.batch}")
+    print(
+        f"model {colorizer.name} ({colorizer.weights.name}), {colorizer.device}, {colorizer.precision}, render {colorizer.size}px, batch {args.batch}"
+    )
     print(f"one 1024x768 photo end to end (decode, model, join, encode, write): {one_photo:.3f} s")
     print(f"end to end over {args.count} mixed-size photos: {end_to_end:.2f} images/s")
     print(f"model forward only, same render size and batch: {forward:.2f} images/s")

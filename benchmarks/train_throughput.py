@@ -51,8 +51,10 @@ def main() -> None:
     parser.add_argument("--archs", nargs="+", default=list_models())
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
-          f"auto precision on this CPU: {resolve_precision('auto', torch.device('cpu'))}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
+        f"auto precision on this CPU: {resolve_precision('auto', torch.device('cpu'))}"
+    )
     print(f"{'arch':10s} {'precision':9s} " + " ".join(f"{s:>8d}px" for s in args.sizes) + "   (images/s)")
     for arch in args.archs:
         for precision in args.precisions:

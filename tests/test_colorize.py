@@ -32,8 +32,10 @@ def read_back(path: Path) -> np.ndarray:
 
 def crafted_png(width: int, height: int) -> bytes:
     """A PNG whose header claims width x height pixels (a decompression bomb's header)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
 
@@ -59,8 +61,15 @@ def test_formats_bit_depths_and_tree_are_kept(corpus, tmp_path, tiny_checkpoint)
     out = tmp_path / "out"
     result = colorize(corpus, "-o", out, "-w", tiny_checkpoint)
     assert result.exit_code == 0, result.output
-    expected = {"gray8.png": np.uint8, "gray16.png": np.uint16, "gray16.tiff": np.uint16, "photo.jpg": np.uint8,
-                "photo.webp": np.uint8, "photo.bmp": np.uint8, "nested/deeper/inner.png": np.uint8}
+    expected = {
+        "gray8.png": np.uint8,
+        "gray16.png": np.uint16,
+        "gray16.tiff": np.uint16,
+        "photo.jpg": np.uint8,
+        "photo.webp": np.uint8,
+        "photo.bmp": np.uint8,
+        "nested/deeper/inner.png": np.uint8,
+    }
     for name, dtype in expected.items():
         image = read_back(out / name)
         assert image.shape == (48, 64, 3) and image.dtype == dtype, name
@@ -135,7 +144,9 @@ def test_colour_inputs_are_flagged_or_skipped(tmp_path, tiny_checkpoint):
     assert colorize(tmp_path / "in", "-o", tmp_path / "a", "-w", tiny_checkpoint, "--report", report).exit_code == 0
     entry = json.loads(report.read_text())["files"][0]
     assert entry["status"] == "done" and entry["was_color"] and "already in colour" in entry["notes"][0]
-    assert colorize(tmp_path / "in", "-o", tmp_path / "b", "-w", tiny_checkpoint, "--skip-color", "--report", report).exit_code == 0
+    assert (
+        colorize(tmp_path / "in", "-o", tmp_path / "b", "-w", tiny_checkpoint, "--skip-color", "--report", report).exit_code == 0
+    )
     entry = json.loads(report.read_text())["files"][0]
     assert entry["status"] == "skipped" and not (tmp_path / "b" / "colour.png").exists()
 
@@ -191,7 +202,9 @@ def test_ext_quality_compare_and_jsonl(tmp_path, tiny_checkpoint):
     gray = gray_of(synthetic_photo(40, 50, seed=9))
     cv2.imwrite(str(src / "x.png"), gray.astype(np.uint16) * 257)
     cv2.imwrite(str(src / "y.png"), gray)
-    result = colorize(src, "-o", tmp_path / "out", "-w", tiny_checkpoint, "--ext", "jpg", "--compare", "--jsonl", "--quality", "80")
+    result = colorize(
+        src, "-o", tmp_path / "out", "-w", tiny_checkpoint, "--ext", "jpg", "--compare", "--jsonl", "--quality", "80"
+    )
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["event"] for r in records] == ["file", "file", "summary"]
