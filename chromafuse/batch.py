@@ -175,7 +175,7 @@ def _predict_with_retry(colorizer: Colorizer, small: np.ndarray, notes: list[str
     """Predict a batch; on out-of-memory, halve the batch and say so."""
     try:
         return colorizer.predict_ab(small)
-    except torch.OutOfMemoryError:
+    except torch.cuda.OutOfMemoryError:  # the same class as torch.OutOfMemoryError
         if len(small) == 1:
             raise
         if colorizer.device.type == "cuda":

@@ -312,3 +312,29 @@ def test_gray_lightness_table_matches_skimage(dtype):
     gray = np.linspace(0, top, 997).astype(dtype).reshape(1, -1)
     expected = rgb2lab(np.repeat((gray / top)[..., None], 3, axis=2))[..., 0]
     assert np.abs(lightness_of(gray) - expected).max() < 1e-3
+
+
+def test_out_of_memory_retries_with_smaller_batches(tmp_path, tiny_checkpoint, monkeypatch):
+    import torch
+
+    from chromafuse.engine import Colorizer
+
+    for i in range(4):
+        cv2.imwrite(str(tmp_path / f"p{i}.png"), gray_of(synthetic_photo(32, 40, seed=30 + i)))
+    colorizer = Colorizer.load(tiny_checkpoint)
+    real = Colorizer.predict_ab
+    sizes = []
+
+    def limited(self, small):
+        sizes.append(len(small))
+        if len(small) > 1:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(self, small)
+
+    monkeypatch.setattr(Colorizer, "predict_ab", limited)
+    notes = []
+    from chromafuse.batch import ColorizeOptions, run_colorize
+
+    summary = run_colorize(colorizer, [str(tmp_path)], tmp_path / "out", ColorizeOptions(batch_size=4), on_note=notes.append)
+    assert summary.count("done") == 4
+    assert sizes[:3] == [4, 2, 1] and any("out of memory with a batch of 4" in n for n in notes)
