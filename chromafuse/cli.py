@@ -97,6 +97,7 @@ def colorize(
     weights: Path | None = typer.Option(None, "--weights", "-w", help="Checkpoint to use (default: the bundled model)."),
     recursive: bool = typer.Option(True, "--recursive/--no-recursive", help="Descend into sub-folders."),
     size: int | None = typer.Option(None, help="Render size in pixels (default: the model's)."),
+    saturation: float | None = typer.Option(None, help="Chroma gain on the predicted colours (default: the model's, usually 1)."),
     ext: str = typer.Option("same", help="Output format: same, png, jpg, webp or tiff."),
     quality: int = typer.Option(95, help="JPEG / WebP quality."),
     suffix: str = typer.Option("", help="Appended to each output file name, e.g. _color."),
@@ -131,7 +132,7 @@ def colorize(
             batch_size=batch_size,
             workers=workers,
         )
-        colorizer = Colorizer.load(weights, device=device, precision=precision, size=size)
+        colorizer = Colorizer.load(weights, device=device, precision=precision, size=size, saturation=saturation)
         reporter = ColorizeReporter(mode="jsonl" if jsonl else "quiet" if quiet else "rich")
         summary = reporter.run(colorizer, inputs, output, options)
     except (ValueError, CheckpointError, NoDefaultModelError) as error:
@@ -155,6 +156,7 @@ def evaluate(
     ),
     protocol: str = typer.Option("native", help="native (full resolution) or 256 (references resized to 256x256)."),
     size: int | None = typer.Option(None, help="Render size in pixels (default: the model's)."),
+    saturation: float | None = typer.Option(None, help="Chroma gain on the predicted colours (default: the model's)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write report.json, .csv, .md and .html here."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the JSON summary alone here."),
     junit_path: Path | None = typer.Option(None, "--junit", help="Write JUnit XML here."),
@@ -190,6 +192,7 @@ def evaluate(
             device,
             precision,
             batch_size,
+            saturation=saturation,
             thresholds=thresholds,
             progress=not quiet,
         )

@@ -103,10 +103,16 @@ class Colorizer:
     device: torch.device
     precision: str
     size: int
+    saturation: float = 1.0
 
     @classmethod
     def load(
-        cls, weights: str | os.PathLike | None = None, device: str = "auto", precision: str = "auto", size: int | None = None
+        cls,
+        weights: str | os.PathLike | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        size: int | None = None,
+        saturation: float | None = None,
     ) -> Colorizer:
         """Load a checkpoint (default: the model shipped with the package) for inference."""
         path = Path(weights) if weights is not None else default_weights_path()
@@ -120,7 +126,10 @@ class Colorizer:
         render = size or int(checkpoint.metadata.get("render_size") or getattr(model, "native_size", 256))
         if render < 32 or render % 32:
             raise ValueError(f"render size must be a multiple of 32 and at least 32, got {render}")
-        return cls(model, checkpoint, path, torch_device, resolved, render)
+        chroma_gain = float(saturation if saturation is not None else checkpoint.metadata.get("saturation", 1.0))
+        if not 0.0 <= chroma_gain <= 4.0:
+            raise ValueError(f"saturation must be between 0 and 4, got {chroma_gain}")
+        return cls(model, checkpoint, path, torch_device, resolved, render, chroma_gain)
 
     @property
     def name(self) -> str:
@@ -128,13 +137,14 @@ class Colorizer:
 
     @torch.no_grad()
     def predict_ab(self, lightness_small: np.ndarray) -> np.ndarray:
-        """(B, S, S) L at render size -> (B, S, S, 2) ab, in Lab units."""
+        """(B, S, S) L at render size -> (B, S, S, 2) ab in Lab units, times the saturation gain."""
         batch = torch.from_numpy(np.ascontiguousarray(lightness_small, dtype=np.float32))[:, None].to(self.device)
         if uses_channels_last(self.device, self.precision):
             batch = batch.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.precision):
             ab = self.model(batch)
-        return ab.float().permute(0, 2, 3, 1).cpu().numpy()
+        ab = ab.float() * self.saturation if self.saturation != 1.0 else ab.float()
+        return ab.permute(0, 2, 3, 1).cpu().numpy()
 
     def colorize_lightness(self, lightness: list[np.ndarray]) -> list[np.ndarray]:
         """Full-resolution L images -> full-resolution RGB float32 in [0, 1], one batch."""

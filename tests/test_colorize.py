@@ -338,3 +338,16 @@ def test_out_of_memory_retries_with_smaller_batches(tmp_path, tiny_checkpoint, m
     summary = run_colorize(colorizer, [str(tmp_path)], tmp_path / "out", ColorizeOptions(batch_size=4), on_note=notes.append)
     assert summary.count("done") == 4
     assert sizes[:3] == [4, 2, 1] and any("out of memory with a batch of 4" in n for n in notes)
+
+
+def test_saturation_scales_the_predicted_chroma(tiny_checkpoint):
+    from chromafuse.engine import Colorizer
+
+    small = np.random.default_rng(0).uniform(0, 100, (2, 64, 64)).astype(np.float32)
+    plain = Colorizer.load(tiny_checkpoint).predict_ab(small)
+    doubled = Colorizer.load(tiny_checkpoint, saturation=2.0).predict_ab(small)
+    assert np.allclose(doubled, 2 * plain, atol=1e-3)
+    gray_out = Colorizer.load(tiny_checkpoint, saturation=0.0).colorize(gray_of(synthetic_photo(32, 32, seed=40)))
+    assert (gray_out.max(axis=2).astype(int) - gray_out.min(axis=2)).max() <= 1
+    with pytest.raises(ValueError, match="saturation must be between 0 and 4"):
+        Colorizer.load(tiny_checkpoint, saturation=9)
