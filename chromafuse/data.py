@@ -107,7 +107,7 @@ def build_cache(roots: list[Path], size: int, cache_dir: Path | None = None, min
         raise ValueError(f"no usable colour images in {', '.join(map(str, roots))} (skipped: {skipped})")
     group_names = sorted({group for (_, group), _ in kept})
     images = np.stack([image for _, image in kept])
-    files = [str(path) for (path, _), _ in kept]
+    files = [str(path.resolve()) for (path, _), _ in kept]
     groups = [group_names.index(group) for (_, group), _ in kept]
 
     cache_dir.mkdir(parents=True, exist_ok=True)
