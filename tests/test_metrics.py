@@ -59,3 +59,14 @@ def test_aggregate_worst_follows_direction():
     rows = [{"psnr": 20.0, "mse": 5.0}, {"psnr": 30.0, "mse": 1.0}, {"psnr": 25.0, "mse": 3.0}]
     assert aggregate(rows, "psnr") == pytest.approx({"mean": 25.0, "median": 25.0, "std": np.std([20, 30, 25]), "worst": 20.0})
     assert aggregate(rows, "mse")["worst"] == 5.0
+
+
+def test_training_colorfulness_matches_the_report_metric():
+    import torch
+
+    from chromafuse.losses import colorfulness as colorfulness_torch
+
+    images = np.stack([synthetic_photo(24, 32, seed=s) for s in range(3)])
+    batch = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    expected = [colorfulness(image) for image in images]
+    assert np.allclose(colorfulness_torch(batch).numpy(), expected, atol=1e-2)
