@@ -49,13 +49,14 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--size", type=int, default=None)
     parser.add_argument("--ext", default="jpg")
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     colorizer = Colorizer.load(args.weights, size=args.size)
     work = Path(tempfile.mkdtemp(prefix="chromafuse-bench-"))
     try:
         (work / "in").mkdir()
         make_photos(work / "in", args.count)
-        options = ColorizeOptions(batch_size=args.batch, ext=args.ext)
+        options = ColorizeOptions(batch_size=args.batch, ext=args.ext, workers=args.workers)
         single = work / "in" / "photo0003.jpg"  # 1024x768
         run_colorize(colorizer, [str(single)], work / "warm", options)
         start = time.perf_counter()
