@@ -6,8 +6,8 @@ before anything executes, and keys must match the architecture exactly.
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .images import write_atomic
 from .models import create_model
 
 FORMAT = "chromafuse-checkpoint"
@@ -35,18 +36,10 @@ class Checkpoint:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """Write to a temporary file in the same folder, then rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Serialise, then write through a temporary file and a rename: never a half-written file."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_atomic(Path(path), buffer.getvalue())
 
 
 def save_checkpoint(path: Path, checkpoint: Checkpoint, half: bool = False) -> None:

@@ -23,9 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .images import list_images
-
-GRAYSCALE_CHANNEL_SPREAD = 2.0  # mean |R-G|, |G-B| below this (uint8 levels) counts as grayscale
+from .images import COLOR_SPREAD_8BIT, color_spread, list_images
 
 
 @dataclass
@@ -63,16 +61,14 @@ def _decode_for_cache(path: Path, size: int, min_side: int) -> tuple[np.ndarray 
         return None, "unreadable"
     if min(bgr.shape[:2]) < min_side:
         return None, "too_small"
-    channels = bgr.astype(np.int16)
-    spread = max(np.abs(channels[..., 0] - channels[..., 1]).mean(), np.abs(channels[..., 1] - channels[..., 2]).mean())
-    if spread < GRAYSCALE_CHANNEL_SPREAD:
+    if color_spread(bgr) < COLOR_SPREAD_8BIT:  # channel order does not matter for the spread
         return None, "grayscale"
     resized = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(resized, cv2.COLOR_BGR2RGB), None
 
 
 def _cache_key(files: list[Path], size: int, min_side: int) -> str:
-    digest = hashlib.sha1(f"v1 {size} {min_side} {GRAYSCALE_CHANNEL_SPREAD}".encode())
+    digest = hashlib.sha1(f"v1 {size} {min_side} {COLOR_SPREAD_8BIT}".encode())
     for path in files:
         stat = path.stat()
         digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
