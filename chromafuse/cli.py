@@ -18,11 +18,34 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _parse_model_args(pairs: list[str]) -> dict:
+    """['head=bins', 'temperature=0.4'] -> {'head': 'bins', 'temperature': 0.4} (numbers and booleans parsed)."""
+    parsed = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            _fail(f"--model-arg {pair!r}: expected KEY=VALUE")
+        value: object = raw.strip()
+        for convert in (int, float):
+            try:
+                value = convert(raw)
+                break
+            except ValueError:
+                pass
+        if raw.strip().lower() in ("true", "false"):
+            value = raw.strip().lower() == "true"
+        parsed[key.strip()] = value
+    return parsed
+
+
 @app.command()
 def train(
     data: list[Path] = typer.Argument(None, help="Folders of colour photos (searched recursively)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Run folder for checkpoints, log.csv and curves.png."),
     arch: str = typer.Option("fusion-s", help="Model architecture (see `chromafuse models`)."),
+    model_arg: list[str] = typer.Option(
+        [], "--model-arg", help="Override a model constructor argument, KEY=VALUE (repeatable), e.g. head=bins."
+    ),
     val: Path | None = typer.Option(None, "--val", help="Validation folder (default: a hash split of DATA)."),
     size: int = typer.Option(128, help="Training crop size in pixels."),
     batch_size: int = typer.Option(16, "--batch-size", "-b"),
@@ -60,6 +83,7 @@ def train(
                 data_dirs=tuple(data),
                 out=out,
                 arch=arch,
+                model_args=_parse_model_args(model_arg),
                 val_dir=val,
                 size=size,
                 batch_size=batch_size,

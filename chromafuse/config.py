@@ -7,7 +7,8 @@ from pathlib import Path
 
 from .device import PRECISIONS
 
-LOSS_NAMES = ("mse", "l1", "huber", "ssim", "colorfulness")
+LOSS_NAMES = ("mse", "l1", "huber", "ssim", "colorfulness", "bins")
+PIXEL_LOSSES = ("mse", "l1", "huber", "bins")
 
 
 def parse_losses(spec: str) -> tuple[tuple[str, float], ...]:
@@ -25,8 +26,8 @@ def parse_losses(spec: str) -> tuple[tuple[str, float], ...]:
         if value < 0:
             raise ValueError(f"loss weight for {name!r} must be >= 0, got {value}")
         terms.append((name, value))
-    if not any(name in ("mse", "l1", "huber") for name, _ in terms):
-        raise ValueError(f"losses {spec!r} need a pixel term (mse, l1 or huber)")
+    if not any(name in PIXEL_LOSSES for name, _ in terms):
+        raise ValueError(f"losses {spec!r} need a per-pixel term ({', '.join(PIXEL_LOSSES)})")
     return tuple(terms)
 
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .color import lab_to_rgb, normalize_ab
+from .models.ab_bins import AbBins
 
 HUBER_DELTA = 0.1  # in normalised ab units (11 Lab units): L2 near the target, L1 beyond
 
@@ -64,14 +65,27 @@ LOSSES: dict[str, LossFn] = {
 
 
 def total_loss(
-    terms: tuple[tuple[str, float], ...], pred: torch.Tensor, true: torch.Tensor, lightness: torch.Tensor
+    terms: tuple[tuple[str, float], ...],
+    pred: torch.Tensor,
+    true: torch.Tensor,
+    lightness: torch.Tensor,
+    bins: AbBins | None = None,
+    bin_logits: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Weighted sum of the named terms (computed in float32) and each term's value for logging."""
+    """Weighted sum of the named terms (computed in float32) and each term's value for logging.
+
+    The ``bins`` term is the rebalanced cross-entropy of a bins head's logits against the true ab.
+    """
     pred, true, lightness = pred.float(), true.float(), lightness.float()
     total = pred.new_zeros(())
     parts = {}
     for name, weight in terms:
-        value = LOSSES[name](pred, true, lightness)
+        if name == "bins":
+            if bins is None or bin_logits is None:
+                raise ValueError("the 'bins' loss needs a model with a bins head (--model-arg head=bins)")
+            value = bins.cross_entropy(bin_logits, true)
+        else:
+            value = LOSSES[name](pred, true, lightness)
         parts[name] = float(value.detach())
         total = total + weight * value
     return total, parts

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -101,17 +102,44 @@ def _prepare_data(cfg: TrainConfig, rank: int, world: int) -> _Data:
     return _Data(cache, train_idx, sampling_weights(cache.groups[train_idx], cfg.folder_balance), val_images, summary)
 
 
-def _build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict]:
+def _build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict, set[str]]:
+    """The model, its full constructor arguments, and the names of the tensors not loaded from ``--init``."""
     model_args = model_args_for(cfg.arch, **cfg.model_args)
     model = create_model(cfg.arch, **model_args)
+    fresh = set(model.state_dict())
     if cfg.init is not None:
         source = read_checkpoint(cfg.init)
         if source.arch != cfg.arch:
             raise ValueError(f"{cfg.init}: holds a {source.arch!r} model, not {cfg.arch!r}")
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in source.state_dict.items()}, strict=True)
+        fresh = _load_matching(model, source.state_dict, cfg.init)
     if hasattr(model, "freeze_backbone") and cfg.freeze_backbone >= 0:
         model.freeze_backbone(cfg.freeze_backbone)
-    return model, model_args
+    return model, model_args, fresh
+
+
+def _load_matching(model: torch.nn.Module, state: dict, source: Path) -> set[str]:
+    """Load every tensor whose name and shape match; say which of the model's stay freshly initialised
+    (fine-tuning onto another head, e.g. regression weights into a bins model)."""
+    own = model.state_dict()
+    usable = {k: v.float() if v.is_floating_point() else v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    fresh = sorted(set(own) - set(usable))
+    if fresh:
+        warnings.warn(f"{source}: {len(fresh)} tensors do not match this model and start fresh: {', '.join(fresh)}", stacklevel=2)
+    model.load_state_dict(usable, strict=False)
+    return set(fresh)
+
+
+def _fit_colour_prior(model: torch.nn.Module, data: _Data, fresh: set[str], samples: int = 2000, size: int = 64) -> None:
+    """Give a bins head its class-rebalancing weights from the training images' ab histogram, and
+    start a freshly initialised head at that prior."""
+    bins = getattr(model, "bins", None)
+    if bins is None:
+        return
+    picks = np.sort(data.train_idx[np.linspace(0, len(data.train_idx) - 1, min(samples, len(data.train_idx))).astype(int)])
+    rgb = resize_batch(torch.from_numpy(np.ascontiguousarray(data.cache.images[picks])), size)
+    prior = bins.fit_prior(rgb_to_lab(rgb)[:, 1:])
+    if f"{model.bins_head_name}.bias" in fresh:
+        model.start_from_prior(prior)
 
 
 def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -190,7 +218,12 @@ class _Trainer:
                 )
         torch.manual_seed(cfg.seed + self.rank)
         self.data = _prepare_data(cfg, self.rank, self.world)
-        self.model, self.model_args = _build_model(cfg)
+        self.model, self.model_args, fresh = _build_model(cfg)
+        self.uses_bins = any(name == "bins" for name, _ in cfg.loss_terms)
+        if self.uses_bins and getattr(self.model, "bins", None) is None:
+            raise ValueError(f"the 'bins' loss needs a model with a bins head; {cfg.arch} here has none (--model-arg head=bins)")
+        if not resume:
+            _fit_colour_prior(self.model, self.data, fresh)
         self.model.to(self.device)
         if uses_channels_last(self.device, self.precision):
             self.model.to(memory_format=torch.channels_last)
@@ -273,8 +306,11 @@ class _Trainer:
             group["lr"] = group["base_lr"] * factor
         lightness, ab = self._sample_batch()
         with autocast(self.device, self.precision):
-            pred = self.net(_to_layout(lightness, self.device, self.precision))
-        loss, parts = total_loss(self.cfg.loss_terms, pred, ab, lightness)
+            if self.uses_bins:
+                pred, logits = self.net(_to_layout(lightness, self.device, self.precision), with_logits=True)
+            else:
+                pred, logits = self.net(_to_layout(lightness, self.device, self.precision)), None
+        loss, parts = total_loss(self.cfg.loss_terms, pred, ab, lightness, getattr(self.model, "bins", None), logits)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"loss became {float(loss.detach())} at step {self.state['step'] + 1}; stopping. The last good checkpoint is "

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..color import denormalize_ab, gray_rgb_from_l, normalize_l
+from .ab_bins import AbBins
 from .efficientnet import EfficientNetLite0Encoder, rgb_to_backbone_input
 from .layers import ConvBlock, UpBlock, resize_to
 
@@ -65,6 +66,10 @@ class FusionColorizer(nn.Module):
         dropout: float = 0.1,
         native_size: int = 256,
         pretrained_backbone: bool = True,
+        head: str = "regress",
+        bin_size: float = 10.0,
+        temperature: float = 0.38,
+        rebalance_mix: float = 0.5,
     ):
         super().__init__()
         self.native_size = native_size
@@ -83,14 +88,33 @@ class FusionColorizer(nn.Module):
         self.query_pos = nn.Parameter(torch.randn(num_queries, query_dim) * 0.02)
         self.layers = nn.ModuleList([ColourQueryLayer(query_dim, heads, dropout) for _ in range(colour_layers)])
         self.query_to_embed = nn.Sequential(nn.LayerNorm(query_dim), nn.Linear(query_dim, d4))
-        # Fusion: query-pixel similarity maps, refined at stride 2 with the stride-2 features and L.
-        self.refine = nn.Sequential(
+        # Fusion: query-pixel similarity maps, refined at stride 2 with the stride-2 features and L,
+        # into ab directly (regress, at stride 2) or into logits over ab bins (bins, at stride 4).
+        self._frozen_blocks = -1
+        if head not in ("regress", "bins"):
+            raise ValueError(f"head must be 'regress' or 'bins', got {head!r}")
+        self.bins = AbBins(bin_size, temperature, rebalance_mix) if head == "bins" else None
+        layers = [
             ConvBlock(num_queries + c2 + 1, refine_channels),
             nn.Conv2d(refine_channels, refine_channels, 3, padding=1),
             nn.ReLU(inplace=True),
-            nn.Conv2d(refine_channels, 2, 1),
-        )
-        self._frozen_blocks = -1
+        ]
+        if self.bins is not None:  # a distribution per pixel is costly: predict it at stride 4
+            layers.append(nn.AvgPool2d(2))
+        self.refine = nn.Sequential(*layers, nn.Conv2d(refine_channels, self.bins.count if self.bins else 2, 1))
+
+    @property
+    def bins_head_name(self) -> str:
+        """State-dict prefix of the layer that outputs the ab (or bin logits)."""
+        return f"refine.{len(self.refine) - 1}"
+
+    @torch.no_grad()
+    def start_from_prior(self, prior: torch.Tensor) -> None:
+        """Bias a fresh bins head to predict the colour prior everywhere: the logits start at log p
+        instead of uniform, which Adam's small steps would take thousands of steps to reach."""
+        layer = self.refine[-1]
+        layer.bias.copy_(torch.log(prior.clamp_min(1e-4)))
+        layer.weight.mul_(0.1)
 
     def freeze_backbone(self, through_block: int) -> None:
         """Freeze the stem and blocks 0..through_block (-1: nothing, 15: the whole encoder)."""
@@ -111,7 +135,8 @@ class FusionColorizer(nn.Module):
             module.eval()  # frozen BatchNorm keeps its ImageNet statistics
         return self
 
-    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+    def forward(self, lightness: torch.Tensor, with_logits: bool = False):
+        """ab in Lab units at the input's size; with ``with_logits`` (bins head) also the stride-4 bin logits."""
         f2, f4, f8, f16, f32 = self.encoder(rgb_to_backbone_input(gray_rgb_from_l(lightness)))
         p32 = self.lateral32(f32)
         p16 = self.up16(p32, f16)
@@ -136,5 +161,9 @@ class FusionColorizer(nn.Module):
         similarity = torch.einsum("bqc,bchw->bqhw", query_embed, p4.to(query_embed.dtype))
         similarity = resize_to(similarity, f2)
         l_half = F.interpolate(normalize_l(lightness), size=f2.shape[-2:], mode="area")
-        ab = self.refine(torch.cat([similarity, f2.to(similarity.dtype), l_half.to(similarity.dtype)], dim=1))
-        return denormalize_ab(resize_to(ab, lightness).float())
+        out = self.refine(torch.cat([similarity, f2.to(similarity.dtype), l_half.to(similarity.dtype)], dim=1))
+        if self.bins is None:
+            ab = denormalize_ab(resize_to(out, lightness).float())
+            return (ab, None) if with_logits else ab
+        ab = resize_to(self.bins.decode(out), lightness)
+        return (ab, out) if with_logits else ab

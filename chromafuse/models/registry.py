@@ -7,6 +7,7 @@ holding ``arch`` and ``model_args`` rebuilds it.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,10 @@ def model_args_for(name: str, **overrides: Any) -> dict[str, Any]:
 def create_model(name: str, **overrides: Any) -> nn.Module:
     """Instantiate a registered model; ``overrides`` replace its default arguments."""
     spec = model_spec(name)
+    accepted = inspect.signature(spec.builder).parameters
+    unknown = sorted(set(overrides) - set(accepted))
+    if unknown:
+        raise ValueError(f"model {name!r} takes no argument {', '.join(map(repr, unknown))}; it takes: {', '.join(accepted)}")
     model = spec.builder(**model_args_for(name, **overrides))
     model.arch = name
     return model
