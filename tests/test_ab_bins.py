@@ -175,8 +175,15 @@ def test_init_from_a_regression_checkpoint_keeps_what_matches(tmp_path, photo_fo
     train(base)
     source = read_checkpoint(tmp_path / "regress" / "last.ckpt").state_dict
     bins_cfg = replace(
-        base, out=tmp_path / "bins", model_args={**TINY_FUSION, "head": "bins"}, losses="bins=1", steps=1, lr=1e-12, warmup_steps=1,
-        init=tmp_path / "regress" / "last.ckpt", ema_decay=0.0,
+        base,
+        out=tmp_path / "bins",
+        model_args={**TINY_FUSION, "head": "bins"},
+        losses="bins=1",
+        steps=1,
+        lr=1e-12,
+        warmup_steps=1,
+        init=tmp_path / "regress" / "last.ckpt",
+        ema_decay=0.0,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
