@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.console import Console
 
 app = typer.Typer(
@@ -14,7 +15,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -111,7 +112,7 @@ def train(
         _fail(str(error), code=1)
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.best_metrics.items() if k != "step")
     err.print(f"trained {result.steps} steps (stopped: {result.stopped_because}); best at step {result.best_step}: {metrics}")
-    err.print(f"checkpoints in {result.run_dir}")
+    err.print(f"checkpoints in {escape(str(result.run_dir))}")
 
 
 @app.command()
@@ -235,9 +236,9 @@ def evaluate(
     if not quiet:
         typer.echo(markdown(result))
     for extra in result.extra:
-        err.print(f"[yellow]warning[/] extra prediction without a reference: {extra}", highlight=False)
+        err.print(f"[yellow]warning[/] extra prediction without a reference: {escape(str(extra))}", highlight=False)
     for line in result.problems + misses:
-        err.print(f"[red]fail[/] {line}", highlight=False)
+        err.print(f"[red]fail[/] {escape(line)}", highlight=False)
     raise typer.Exit(1 if misses or result.problems else 0)
 
 
@@ -260,7 +261,40 @@ def export(
         path = export_checkpoint(checkpoint, target, half=not fp32, **extra)
     except (ValueError, CheckpointError) as error:
         _fail(str(error))
-    err.print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    err.print(f"wrote {escape(str(path))} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to bind (default: this machine only)."),
+    port: int = typer.Option(7860, help="Port to listen on."),
+    weights: Path | None = typer.Option(None, "--weights", "-w", help="Checkpoint to use (default: the bundled model)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
+    precision: str = typer.Option("auto", help="auto, fp32, fp16 or bf16."),
+    max_file_mb: int = typer.Option(50, help="Largest upload accepted, in MB."),
+    max_megapixels: float = typer.Option(50.0, help="Largest image accepted, in megapixels."),
+) -> None:
+    """Start a local web page: upload photos, click, compare before and after, download."""
+    from .checkpoint import CheckpointError
+    from .engine import Colorizer, NoDefaultModelError
+    from .serve import ServeLimits, missing_extra
+    from .serve import serve as run_server
+
+    if (reason := missing_extra()) is not None:
+        _fail(reason)
+    if max_file_mb < 1 or max_megapixels <= 0:
+        _fail("--max-file-mb must be >= 1 and --max-megapixels > 0")
+    try:
+        colorizer = Colorizer.load(weights, device, precision)
+    except (ValueError, CheckpointError, NoDefaultModelError) as error:
+        _fail(str(error))
+    limits = ServeLimits(max_file_mb=max_file_mb, max_pixels=int(max_megapixels * 1e6))
+    try:
+        run_server(colorizer, host, port, limits, announce=lambda line: err.print(line, highlight=False))
+    except OSError as error:
+        _fail(f"cannot serve on {host}:{port}: {error}")
+    except KeyboardInterrupt:
+        err.print("stopped")
 
 
 @app.command()

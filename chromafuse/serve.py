@@ -1,0 +1,197 @@
+"""``chromafuse serve``: a local web page over the same ``Colorizer`` as the CLI.
+
+Gradio is an optional extra (``pip install "chromafuse[web]"``). The page never reaches out:
+no analytics, system fonts only, no share links; it binds to localhost unless told otherwise,
+limits upload size and pixel count, and queues requests one at a time so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .engine import Colorizer, lightness_of, to_dtype
+from .images import ImageReadError, encode_image, read_image, write_atomic
+
+INSTALL_HINT = 'the web page needs the "web" extra: pip install "chromafuse[web]"'
+
+
+def missing_extra() -> str | None:
+    """Why ``serve`` cannot run here, or None when Gradio is installed."""
+    return None if importlib.util.find_spec("gradio") is not None else INSTALL_HINT
+
+
+@dataclass(frozen=True)
+class ServeLimits:
+    max_file_mb: int = 50
+    max_pixels: int = 50_000_000
+    max_files: int = 100
+
+
+@dataclass
+class PageResult:
+    """What one click produced: result files (for the page) and a message per file that failed."""
+
+    items: list[dict] = field(default_factory=list)  # name, gray, color (paths), seconds
+    errors: list[str] = field(default_factory=list)
+    zip_path: Path | None = None
+    seconds: float = 0.0
+
+
+def _gray_preview(lightness: np.ndarray) -> np.ndarray:
+    return np.repeat((np.clip(lightness / 100.0, 0, 1) * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def _unique_stem(name: str, taken: set[str]) -> str:
+    stem = re.sub(r"[^\w.-]+", "_", Path(name).stem, flags=re.UNICODE) or "image"
+    candidate, n = stem, 2
+    while candidate in taken:
+        candidate, n = f"{stem}-{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def colorize_uploads(
+    colorizer: Colorizer,
+    uploads: list[tuple[str, Path]],
+    workdir: Path,
+    limits: ServeLimits = ServeLimits(),
+    on_progress=None,
+) -> PageResult:
+    """Colorize uploaded files (display name, path) into ``workdir``: a grayscale preview and a
+    full-resolution PNG per image, plus a zip of all results. Bad files are reported, not raised."""
+    started = time.perf_counter()
+    result = PageResult()
+    if len(uploads) > limits.max_files:
+        result.errors.append(f"{len(uploads)} files uploaded; at most {limits.max_files} per click; the first {limits.max_files} were used")
+        uploads = uploads[: limits.max_files]
+    taken: set[str] = set()
+    for index, (name, path) in enumerate(uploads):
+        if on_progress is not None:
+            on_progress(index, len(uploads), name)
+        file_started = time.perf_counter()
+        try:
+            size = Path(path).stat().st_size
+            if size > limits.max_file_mb * 1024 * 1024:
+                raise ImageReadError(f"{size / 1e6:.1f} MB is over the limit of {limits.max_file_mb} MB")
+            decoded = read_image(Path(path), max_pixels=limits.max_pixels)
+        except ImageReadError as error:
+            result.errors.append(f"{name}: {error}")
+            continue
+        lightness = lightness_of(decoded.pixels)
+        rgb = to_dtype(colorizer.colorize_lightness([lightness])[0], decoded.bit_depth)
+        stem = _unique_stem(name, taken)
+        color_path, gray_path = workdir / f"{stem}_color.png", workdir / f"{stem}_gray.png"
+        write_atomic(color_path, encode_image(rgb, decoded.alpha, ".png", 95)[0])
+        write_atomic(gray_path, encode_image(_gray_preview(lightness), None, ".png", 95)[0])
+        result.items.append(
+            {"name": name, "gray": str(gray_path), "color": str(color_path), "seconds": time.perf_counter() - file_started}
+        )
+    if result.items:
+        result.zip_path = workdir / "chromafuse-results.zip"
+        with zipfile.ZipFile(result.zip_path, "w", zipfile.ZIP_STORED) as archive:  # PNGs are compressed already
+            for item in result.items:
+                archive.write(item["color"], Path(item["color"]).name)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def summary_markdown(colorizer_name: str, result: PageResult) -> str:
+    done = len(result.items)
+    lines = [f"Colorized **{done}** photo{'s' if done != 1 else ''} with **{colorizer_name}** in **{result.seconds:.1f} s**."]
+    if result.errors:
+        lines.append("")
+        lines += [f"- ⚠️ {message}" for message in result.errors]
+    return "\n".join(lines)
+
+
+def build_app(colorizer: Colorizer, limits: ServeLimits = ServeLimits(), workroot: Path | None = None):
+    """The Gradio Blocks app; ``launch`` it yourself or call :func:`serve`."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    workroot = Path(workroot or tempfile.mkdtemp(prefix="chromafuse-serve-"))
+
+    def run(files, size, saturation, progress=gr.Progress()):
+        if not files:
+            return [], gr.update(value=None, visible=False), "Upload one or more photos first."
+        workdir = Path(tempfile.mkdtemp(dir=workroot))
+        uploads = [(Path(getattr(f, "name", f)).name, Path(getattr(f, "name", f))) for f in files]
+        model = replace(colorizer, size=int(size), saturation=float(saturation))
+        result = colorize_uploads(
+            model, uploads, workdir, limits, on_progress=lambda i, n, name: progress((i, n), desc=f"colorizing {name}")
+        )
+        zip_update = gr.update(value=str(result.zip_path), visible=True) if result.zip_path else gr.update(value=None, visible=False)
+        return result.items, zip_update, summary_markdown(colorizer.name, result)
+
+    with gr.Blocks(title="chromafuse", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
+        gr.Markdown(f"# chromafuse\nBlack-and-white photos in, colour out. Model: **{colorizer.name}**.")
+        with gr.Row():
+            with gr.Column(scale=2):
+                files = gr.File(
+                    label="Photos (drag and drop one or many)", file_count="multiple", file_types=["image"], elem_id="uploads"
+                )
+            with gr.Column(scale=1):
+                size = gr.Slider(128, 512, value=colorizer.size, step=32, label="Render size (px)")
+                saturation = gr.Slider(0.0, 2.0, value=colorizer.saturation, step=0.05, label="Saturation")
+                button = gr.Button("Colorize", variant="primary", elem_id="colorize")
+        status = gr.Markdown(elem_id="status")
+        download_all = gr.DownloadButton("Download all (zip)", visible=False, elem_id="download-all")
+        results = gr.State([])
+
+        @gr.render(inputs=results)
+        def show(items):
+            for number, item in enumerate(items):
+                with gr.Group():
+                    gr.ImageSlider(
+                        value=(item["gray"], item["color"]),
+                        type="filepath",
+                        label=f"{item['name']} ({item['seconds']:.2f} s)",
+                        buttons=["fullscreen"],
+                        elem_id=f"result-{number}",
+                    )
+                    gr.DownloadButton(f"Download {Path(item['color']).name}", value=item["color"], elem_id=f"download-{number}")
+
+        button.click(run, inputs=[files, size, saturation], outputs=[results, download_all, status], concurrency_limit=1)
+    app.queue(max_size=32, default_concurrency_limit=1)
+    app.chromafuse_workroot = workroot
+    return app
+
+
+def serve(colorizer: Colorizer, host: str = "127.0.0.1", port: int = 7860, limits: ServeLimits = ServeLimits(), announce=print):
+    """Start the page and block until Ctrl-C."""
+    import gradio as gr
+
+    app = build_app(colorizer, limits)
+    system_fonts = ["ui-sans-serif", "system-ui", "sans-serif"]
+    theme = gr.themes.Default(font=system_fonts, font_mono=["ui-monospace", "monospace"])
+    try:
+        _, local_url, _ = app.launch(
+            server_name=host,
+            server_port=port,
+            share=False,
+            quiet=True,
+            prevent_thread_lock=True,
+            max_file_size=f"{limits.max_file_mb}mb",
+            allowed_paths=[str(app.chromafuse_workroot)],
+            footer_links=[],
+            ssr_mode=False,
+            pwa=False,
+            mcp_server=False,
+            enable_monitoring=False,
+            theme=theme,
+        )
+        announce(f"chromafuse serve: {local_url} (model {colorizer.name}; Ctrl-C to stop)")
+        app.block_thread()
+    finally:
+        app.close()
+        shutil.rmtree(app.chromafuse_workroot, ignore_errors=True)

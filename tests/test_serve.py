@@ -1,0 +1,132 @@
+"""`chromafuse serve`: the page's core without a browser, then the real page in headless Chromium."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data as skdata
+from typer.testing import CliRunner
+
+from chromafuse import serve as serve_module
+from chromafuse.cli import app
+from chromafuse.engine import Colorizer
+from chromafuse.serve import ServeLimits, colorize_uploads, summary_markdown
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _gray_photo(path: Path) -> Path:
+    gray = cv2.cvtColor(skdata.astronaut(), cv2.COLOR_RGB2GRAY)[::2, ::2]
+    cv2.imwrite(str(path), gray, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    return path
+
+
+def _chroma_spread(rgb: np.ndarray) -> float:
+    rgb = rgb.astype(np.float32)
+    return float(np.abs(rgb[..., 0] - rgb[..., 1]).mean() + np.abs(rgb[..., 1] - rgb[..., 2]).mean())
+
+
+def test_uploads_become_results_and_bad_files_become_messages(tmp_path, tiny_checkpoint):
+    colorizer = Colorizer.load(tiny_checkpoint, device="cpu", size=64)
+    photo = _gray_photo(tmp_path / "moon walk.jpg")
+    text = tmp_path / "notes.txt"
+    text.write_text("not an image")
+    seen = []
+    result = colorize_uploads(
+        colorizer,
+        [("moon walk.jpg", photo), ("notes.txt", text), ("moon walk.jpg", photo)],
+        tmp_path / "out",
+        on_progress=lambda i, n, name: seen.append((i, n, name)),
+    )
+    assert seen == [(0, 3, "moon walk.jpg"), (1, 3, "notes.txt"), (2, 3, "moon walk.jpg")]
+    assert [item["name"] for item in result.items] == ["moon walk.jpg", "moon walk.jpg"]
+    colors = [Path(item["color"]).name for item in result.items]
+    assert colors == ["moon_walk_color.png", "moon_walk-2_color.png"]  # same upload name twice: both kept
+    assert len(result.errors) == 1 and result.errors[0].startswith("notes.txt: ")
+    out = cv2.imread(result.items[0]["color"])
+    assert out.shape[:2] == cv2.imread(str(photo), cv2.IMREAD_GRAYSCALE).shape  # full resolution
+    with zipfile.ZipFile(result.zip_path) as archive:
+        assert sorted(archive.namelist()) == sorted(colors)
+    text_md = summary_markdown("tiny-resnet", result)
+    assert "**2** photos" in text_md and "tiny-resnet" in text_md and "notes.txt" in text_md
+
+
+def test_upload_limits_are_enforced_with_a_message(tmp_path, tiny_checkpoint):
+    colorizer = Colorizer.load(tiny_checkpoint, device="cpu", size=64)
+    photo = _gray_photo(tmp_path / "big.jpg")  # 256 x 256 = 65,536 pixels
+    result = colorize_uploads(colorizer, [("big.jpg", photo)], tmp_path / "out", ServeLimits(max_pixels=60_000))
+    assert result.items == [] and "over the limit of 60,000 pixels" in result.errors[0]
+    many = colorize_uploads(colorizer, [("big.jpg", photo)] * 3, tmp_path / "out2", ServeLimits(max_files=2))
+    assert len(many.items) == 2 and "at most 2 per click" in many.errors[0]
+
+
+def test_serve_without_the_extra_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(serve_module.importlib.util, "find_spec", lambda name: None)
+    result = CliRunner().invoke(app, ["serve"])
+    assert result.exit_code == 2
+    assert 'pip install "chromafuse[web]"' in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    pytest.importorskip("gradio", reason='the web extra is not installed (pip install "chromafuse[web]")')
+    port = _free_port()
+    log = (tmp_path / "serve.log").open("w")
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chromafuse", "serve", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while "chromafuse serve: http" not in (tmp_path / "serve.log").read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("server did not start:\n" + (tmp_path / "serve.log").read_text())
+        time.sleep(0.5)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is absent (Debian: apt-get install chromium)")
+def test_page_colorizes_an_upload_in_a_real_browser(server, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
+    photo = _gray_photo(tmp_path / "astronaut-gray.jpg")
+    requested_hosts = set()
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(accept_downloads=True, viewport={"width": 1280, "height": 1100})
+        page.on("request", lambda request: requested_hosts.add(urlparse(request.url).hostname))
+        page.goto(server)
+        page.locator("#uploads input[type=file]").set_input_files(str(photo))
+        page.locator("#colorize").click()
+        page.locator("#result-0 img").first.wait_for(timeout=120_000)
+        assert "Colorized **1**" not in page.locator("#status").inner_text()  # rendered, not raw markdown
+        assert "chromafuse-fusion-s" in page.locator("#status").inner_text()
+        with page.expect_download() as download_info:
+            page.locator("#download-0").click()
+        download = download_info.value
+        saved = tmp_path / download.suggested_filename
+        download.save_as(saved)
+        page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+        browser.close()
+    rgb = cv2.cvtColor(cv2.imread(str(saved)), cv2.COLOR_BGR2RGB)
+    assert rgb.shape[:2] == (256, 256)
+    assert _chroma_spread(rgb) > 5.0  # colour, not gray
+    assert requested_hosts == {"127.0.0.1"}  # no CDN, fonts or analytics
+    if os.environ.get("CHROMAFUSE_SCREENSHOT"):
+        Path(os.environ["CHROMAFUSE_SCREENSHOT"]).write_bytes((tmp_path / "page.png").read_bytes())
