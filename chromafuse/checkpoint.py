@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -119,13 +119,24 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     return model, checkpoint
 
 
-def export_checkpoint(source: str | os.PathLike, target: str | os.PathLike, half: bool = True, **metadata: Any) -> Path:
-    """Write a small inference checkpoint: weights (fp16 by default) and metadata, no training state."""
+def export_checkpoint(
+    source: str | os.PathLike, target: str | os.PathLike, half: bool = True, temperature: float | None = None, **metadata: Any
+) -> Path:
+    """Write a small inference checkpoint: weights (fp16 by default) and metadata, no training state.
+    ``temperature`` sets the decoding temperature of a bins head (lower: more vivid)."""
     checkpoint = read_checkpoint(source)
+    model_args = dict(checkpoint.model_args)
+    if temperature is not None:
+        if model_args.get("head") != "bins":
+            raise ValueError(f"{source}: a temperature applies only to models with a bins head")
+        if not 0.0 < temperature <= 2.0:
+            raise ValueError(f"temperature must be in (0, 2], got {temperature}")
+        model_args["temperature"] = float(temperature)
+    checkpoint = replace(checkpoint, model_args=model_args)
     build_model(checkpoint, source)  # refuse to export weights that do not load
     target = Path(target)
     if target.resolve() == Path(source).resolve():
         raise ValueError(f"{target}: export would overwrite its source")
     merged = {**checkpoint.metadata, **metadata}
-    save_checkpoint(target, Checkpoint(checkpoint.arch, checkpoint.model_args, checkpoint.state_dict, merged), half=half)
+    save_checkpoint(target, Checkpoint(checkpoint.arch, model_args, checkpoint.state_dict, merged), half=half)
     return target

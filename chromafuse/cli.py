@@ -249,6 +249,7 @@ def export(
     fp32: bool = typer.Option(False, "--fp32", help="Keep fp32 weights (default: fp16, half the size)."),
     render_size: int | None = typer.Option(None, help="Default render size to record for colorize."),
     name: str | None = typer.Option(None, help="Model name to record."),
+    temperature: float | None = typer.Option(None, help="Decoding temperature of a bins head (lower: more vivid)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace TARGET if it exists."),
 ) -> None:
     """Strip a checkpoint to its weights for shipping (no optimiser state; fp16 by default)."""
@@ -258,7 +259,7 @@ def export(
         _fail(f"{target} exists; pass --overwrite to replace it")
     extra = {k: v for k, v in {"render_size": render_size, "name": name}.items() if v is not None}
     try:
-        path = export_checkpoint(checkpoint, target, half=not fp32, **extra)
+        path = export_checkpoint(checkpoint, target, half=not fp32, temperature=temperature, **extra)
     except (ValueError, CheckpointError) as error:
         _fail(str(error))
     err.print(f"wrote {escape(str(path))} ({path.stat().st_size / 1e6:.1f} MB)")

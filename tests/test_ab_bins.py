@@ -192,3 +192,29 @@ def test_init_from_a_regression_checkpoint_keeps_what_matches(tmp_path, photo_fo
     tuned = read_checkpoint(tmp_path / "bins" / "last.ckpt").state_dict
     assert torch.allclose(tuned["up16.fuse.0.weight"], source["up16.fuse.0.weight"], atol=1e-6)
     assert tuned["refine.4.weight"].shape[0] == 23 * 23
+
+
+def test_export_records_a_decoding_temperature_for_bins_models_only(tmp_path, tiny_checkpoint):
+    from chromafuse.checkpoint import Checkpoint, export_checkpoint, save_checkpoint
+
+    args = {**TINY_FUSION, "head": "bins"}
+    model = create_model("fusion-s", **args)
+    source = tmp_path / "bins.ckpt"
+    save_checkpoint(source, Checkpoint("fusion-s", args, model.state_dict(), {}))
+    export_checkpoint(source, tmp_path / "cold.pt", temperature=0.2)
+    cold, _ = load_checkpoint(tmp_path / "cold.pt")
+    assert cold.bins.temperature == 0.2
+    lightness = torch.rand(1, 1, 64, 64) * 100
+    with torch.no_grad():
+        _, logits = cold.float()(lightness, with_logits=True)
+    assert torch.allclose(cold(lightness), torch.nn.functional.interpolate(cold.bins.decode(logits, 0.2), size=(64, 64), mode="bilinear"))
+    with pytest.raises(ValueError, match="bins head"):
+        export_checkpoint(tiny_checkpoint, tmp_path / "regress.pt", temperature=0.2)
+
+
+def test_bins_logits_stay_float32_under_bf16_autocast():
+    model = create_model("fusion-s", head="bins", **TINY_FUSION).eval()
+    lightness = torch.rand(1, 1, 64, 64) * 100
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        ab, logits = model(lightness, with_logits=True)
+    assert logits.dtype == torch.float32 and ab.dtype == torch.float32

@@ -161,9 +161,12 @@ class FusionColorizer(nn.Module):
         similarity = torch.einsum("bqc,bchw->bqhw", query_embed, p4.to(query_embed.dtype))
         similarity = resize_to(similarity, f2)
         l_half = F.interpolate(normalize_l(lightness), size=f2.shape[-2:], mode="area")
-        out = self.refine(torch.cat([similarity, f2.to(similarity.dtype), l_half.to(similarity.dtype)], dim=1))
+        features = self.refine[:-1](torch.cat([similarity, f2.to(similarity.dtype), l_half.to(similarity.dtype)], dim=1))
         if self.bins is None:
-            ab = denormalize_ab(resize_to(out, lightness).float())
+            ab = denormalize_ab(resize_to(self.refine[-1](features), lightness).float())
             return (ab, None) if with_logits else ab
-        ab = resize_to(self.bins.decode(out), lightness)
-        return (ab, out) if with_logits else ab
+        # Logits in float32: divided by a temperature below 1 and exponentiated, bf16's 8-bit mantissa is too coarse.
+        with torch.autocast(features.device.type, enabled=False):
+            logits = self.refine[-1](features.float())
+            ab = resize_to(self.bins.decode(logits), lightness)
+        return (ab, logits) if with_logits else ab
