@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Colorize black-and-white photos; train and evaluate colorizers."

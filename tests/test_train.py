@@ -149,9 +149,9 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_p
     calls = {"n": 0}
     real = training.total_loss
 
-    def poisoned(terms, pred, true, lightness):
+    def poisoned(*args, **kwargs):
         calls["n"] += 1
-        loss, parts = real(terms, pred, true, lightness)
+        loss, parts = real(*args, **kwargs)
         return (loss * float("nan"), parts) if calls["n"] == 5 else (loss, parts)
 
     monkeypatch.setattr(training, "total_loss", poisoned)
