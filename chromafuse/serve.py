@@ -72,7 +72,9 @@ def colorize_uploads(
     started = time.perf_counter()
     result = PageResult()
     if len(uploads) > limits.max_files:
-        result.errors.append(f"{len(uploads)} files uploaded; at most {limits.max_files} per click; the first {limits.max_files} were used")
+        result.errors.append(
+            f"{len(uploads)} files uploaded; at most {limits.max_files} per click; the first {limits.max_files} were used"
+        )
         uploads = uploads[: limits.max_files]
     taken: set[str] = set()
     for index, (name, path) in enumerate(uploads):
@@ -130,7 +132,9 @@ def build_app(colorizer: Colorizer, limits: ServeLimits = ServeLimits(), workroo
         result = colorize_uploads(
             model, uploads, workdir, limits, on_progress=lambda i, n, name: progress((i, n), desc=f"colorizing {name}")
         )
-        zip_update = gr.update(value=str(result.zip_path), visible=True) if result.zip_path else gr.update(value=None, visible=False)
+        zip_update = (
+            gr.update(value=str(result.zip_path), visible=True) if result.zip_path else gr.update(value=None, visible=False)
+        )
         return result.items, zip_update, summary_markdown(colorizer.name, result)
 
     with gr.Blocks(title="chromafuse", analytics_enabled=False, delete_cache=(3600, 3600)) as app:

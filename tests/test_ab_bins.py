@@ -207,7 +207,9 @@ def test_export_records_a_decoding_temperature_for_bins_models_only(tmp_path, ti
     lightness = torch.rand(1, 1, 64, 64) * 100
     with torch.no_grad():
         _, logits = cold.float()(lightness, with_logits=True)
-    assert torch.allclose(cold(lightness), torch.nn.functional.interpolate(cold.bins.decode(logits, 0.2), size=(64, 64), mode="bilinear"))
+    assert torch.allclose(
+        cold(lightness), torch.nn.functional.interpolate(cold.bins.decode(logits, 0.2), size=(64, 64), mode="bilinear")
+    )
     with pytest.raises(ValueError, match="bins head"):
         export_checkpoint(tiny_checkpoint, tmp_path / "regress.pt", temperature=0.2)
 
