@@ -116,12 +116,10 @@ def summary_markdown(colorizer_name: str, result: PageResult) -> str:
     return "\n".join(lines)
 
 
-def build_app(colorizer: Colorizer, limits: ServeLimits = ServeLimits(), workroot: Path | None = None):
-    """The Gradio Blocks app; ``launch`` it yourself or call :func:`serve`."""
+def build_app(colorizer: Colorizer, workroot: Path, limits: ServeLimits = ServeLimits()):
+    """The Gradio Blocks app, writing results under ``workroot``; ``launch`` it yourself or call :func:`serve`."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
-
-    workroot = Path(workroot or tempfile.mkdtemp(prefix="chromafuse-serve-"))
 
     def run(files, size, saturation, progress=gr.Progress()):
         if not files:
@@ -167,7 +165,6 @@ def build_app(colorizer: Colorizer, limits: ServeLimits = ServeLimits(), workroo
 
         button.click(run, inputs=[files, size, saturation], outputs=[results, download_all, status], concurrency_limit=1)
     app.queue(max_size=32, default_concurrency_limit=1)
-    app.chromafuse_workroot = workroot
     return app
 
 
@@ -175,7 +172,8 @@ def serve(colorizer: Colorizer, host: str = "127.0.0.1", port: int = 7860, limit
     """Start the page and block until Ctrl-C."""
     import gradio as gr
 
-    app = build_app(colorizer, limits)
+    workroot = Path(tempfile.mkdtemp(prefix="chromafuse-serve-"))
+    app = build_app(colorizer, workroot, limits)
     system_fonts = ["ui-sans-serif", "system-ui", "sans-serif"]
     theme = gr.themes.Default(font=system_fonts, font_mono=["ui-monospace", "monospace"])
     try:
@@ -186,7 +184,7 @@ def serve(colorizer: Colorizer, host: str = "127.0.0.1", port: int = 7860, limit
             quiet=True,
             prevent_thread_lock=True,
             max_file_size=f"{limits.max_file_mb}mb",
-            allowed_paths=[str(app.chromafuse_workroot)],
+            allowed_paths=[str(workroot)],
             footer_links=[],
             ssr_mode=False,
             pwa=False,
@@ -198,4 +196,4 @@ def serve(colorizer: Colorizer, host: str = "127.0.0.1", port: int = 7860, limit
         app.block_thread()
     finally:
         app.close()
-        shutil.rmtree(app.chromafuse_workroot, ignore_errors=True)
+        shutil.rmtree(workroot, ignore_errors=True)
