@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .engine import Colorizer, join_lab, lightness_of, render_lightness, to_dtype, upsample_ab
+from .engine import Colorizer, gray_from_lightness, join_lab, lightness_of, render_lightness, to_dtype, upsample_ab
 from .images import (
     DEFAULT_MAX_PIXELS,
     OUTPUT_EXTENSIONS,
@@ -165,8 +165,7 @@ def _write(job: _Job, image: DecodedImage, lightness: np.ndarray, ab_small: np.n
     data, notes = encode_image(to_dtype(rgb, image.bit_depth), image.alpha, job.output.suffix, options.quality)
     write_atomic(job.output, data)
     if job.compare is not None:
-        gray = join_lab(lightness, np.zeros((*lightness.shape, 2), np.float32))
-        strip = np.concatenate([to_dtype(gray, 8), to_dtype(rgb, 8)], axis=1)
+        strip = np.concatenate([to_dtype(gray_from_lightness(lightness), 8), to_dtype(rgb, 8)], axis=1)
         write_atomic(job.compare, encode_image(strip, None, ".jpg", 90)[0])
     return notes
 

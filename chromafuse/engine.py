@@ -78,6 +78,11 @@ def join_lab(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
     return out
 
 
+def gray_from_lightness(lightness: np.ndarray) -> np.ndarray:
+    """Full-resolution L (H, W) -> the neutral gray RGB (H, W, 3) float32 with that lightness (the "before" image)."""
+    return join_lab(lightness, np.zeros((*lightness.shape, 2), np.float32))
+
+
 def upsample_ab(ab_small: np.ndarray, height: int, width: int) -> np.ndarray:
     """(S, S, 2) -> (H, W, 2), bilinear (pixel-centre aligned, as F.interpolate align_corners=False)."""
     return cv2.resize(ab_small, (width, height), interpolation=cv2.INTER_LINEAR)

@@ -17,9 +17,7 @@ import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
-from .engine import Colorizer, lightness_of, to_dtype
+from .engine import Colorizer, gray_from_lightness, lightness_of, to_dtype
 from .images import ImageReadError, encode_image, read_image, write_atomic
 
 INSTALL_HINT = 'the web page needs the "web" extra: pip install "chromafuse[web]"'
@@ -45,10 +43,6 @@ class PageResult:
     errors: list[str] = field(default_factory=list)
     zip_path: Path | None = None
     seconds: float = 0.0
-
-
-def _gray_preview(lightness: np.ndarray) -> np.ndarray:
-    return np.repeat((np.clip(lightness / 100.0, 0, 1) * 255 + 0.5).astype(np.uint8)[..., None], 3, axis=2)
 
 
 def _unique_stem(name: str, taken: set[str]) -> str:
@@ -94,7 +88,7 @@ def colorize_uploads(
         stem = _unique_stem(name, taken)
         color_path, gray_path = workdir / f"{stem}_color.png", workdir / f"{stem}_gray.png"
         write_atomic(color_path, encode_image(rgb, decoded.alpha, ".png", 95)[0])
-        write_atomic(gray_path, encode_image(_gray_preview(lightness), None, ".png", 95)[0])
+        write_atomic(gray_path, encode_image(to_dtype(gray_from_lightness(lightness), 8), None, ".png", 95)[0])
         result.items.append(
             {"name": name, "gray": str(gray_path), "color": str(color_path), "seconds": time.perf_counter() - file_started}
         )

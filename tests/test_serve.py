@@ -52,7 +52,10 @@ def test_uploads_become_results_and_bad_files_become_messages(tmp_path, tiny_che
     assert colors == ["moon_walk_color.png", "moon_walk-2_color.png"]  # same upload name twice: both kept
     assert len(result.errors) == 1 and result.errors[0].startswith("notes.txt: ")
     out = cv2.imread(result.items[0]["color"])
-    assert out.shape[:2] == cv2.imread(str(photo), cv2.IMREAD_GRAYSCALE).shape  # full resolution
+    original = cv2.imread(str(photo), cv2.IMREAD_GRAYSCALE)
+    assert out.shape[:2] == original.shape  # full resolution
+    before = cv2.imread(result.items[0]["gray"], cv2.IMREAD_GRAYSCALE)
+    assert np.abs(before.astype(int) - original).max() <= 1  # the "before" side is the input's own gray
     with zipfile.ZipFile(result.zip_path) as archive:
         assert sorted(archive.namelist()) == sorted(colors)
     text_md = summary_markdown("tiny-resnet", result)
