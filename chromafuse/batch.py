@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .engine import Colorizer, gray_from_lightness, join_lab, lightness_of, render_lightness, to_dtype, upsample_ab
+from .engine import Colorizer, gray_from_lightness, join_lab, lightness_of, render_lightness, to_uint8, upsample_ab
 from .images import (
     DEFAULT_MAX_PIXELS,
     OUTPUT_EXTENSIONS,
@@ -161,11 +161,11 @@ def _decode(job: _Job, size: int, max_pixels: int) -> tuple[DecodedImage, np.nda
 
 
 def _write(job: _Job, image: DecodedImage, lightness: np.ndarray, ab_small: np.ndarray, options: ColorizeOptions) -> list[str]:
-    rgb = join_lab(lightness, upsample_ab(ab_small, *lightness.shape))
-    data, notes = encode_image(to_dtype(rgb, image.bit_depth), image.alpha, job.output.suffix, options.quality)
+    rgb = join_lab(lightness, upsample_ab(ab_small, *lightness.shape), image.bit_depth)
+    data, notes = encode_image(rgb, image.alpha, job.output.suffix, options.quality)
     write_atomic(job.output, data)
     if job.compare is not None:
-        strip = np.concatenate([to_dtype(gray_from_lightness(lightness), 8), to_dtype(rgb, 8)], axis=1)
+        strip = np.concatenate([gray_from_lightness(lightness, 8), to_uint8(rgb)], axis=1)
         write_atomic(job.compare, encode_image(strip, None, ".jpg", 90)[0])
     return notes
 

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
-from .color import lab_to_rgb, rgb_to_lab
+from .color import rgb_to_lab
 from .device import autocast, resolve_device, resolve_precision, uses_channels_last
+from .lab_join import lab_to_srgb
 
 STRIP_PIXELS = 2_000_000  # colour conversion runs in row strips of about this many pixels
 
@@ -67,20 +68,19 @@ def lightness_of(pixels: np.ndarray) -> np.ndarray:
     return out
 
 
-def join_lab(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
-    """Full-resolution L (H, W) + ab (H, W, 2) -> RGB (H, W, 3) float32 in [0, 1], in strips."""
-    out = np.empty((*lightness.shape, 3), dtype=np.float32)
+def join_lab(lightness: np.ndarray, ab: np.ndarray, bit_depth: int | None = None) -> np.ndarray:
+    """Full-resolution L (H, W) + ab (H, W, 2) -> RGB (H, W, 3), in strips: float32 in [0, 1] when
+    bit_depth is None, else uint8 (8) or uint16 (16)."""
+    dtype = {None: np.float32, 8: np.uint8, 16: np.uint16}[bit_depth]
+    out = np.empty((*lightness.shape, 3), dtype=dtype)
     for rows in _strips(*lightness.shape):
-        lab = torch.cat(
-            [torch.from_numpy(lightness[rows])[None], torch.from_numpy(np.ascontiguousarray(ab[rows])).permute(2, 0, 1)]
-        )
-        out[rows] = lab_to_rgb(lab).permute(1, 2, 0).numpy()
+        out[rows] = lab_to_srgb(lightness[rows], ab[rows], bit_depth)
     return out
 
 
-def gray_from_lightness(lightness: np.ndarray) -> np.ndarray:
-    """Full-resolution L (H, W) -> the neutral gray RGB (H, W, 3) float32 with that lightness (the "before" image)."""
-    return join_lab(lightness, np.zeros((*lightness.shape, 2), np.float32))
+def gray_from_lightness(lightness: np.ndarray, bit_depth: int | None = None) -> np.ndarray:
+    """Full-resolution L (H, W) -> the neutral gray RGB (H, W, 3) with that lightness (the "before" image)."""
+    return join_lab(lightness, np.zeros((*lightness.shape, 2), np.float32), bit_depth)
 
 
 def upsample_ab(ab_small: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -95,9 +95,11 @@ def render_lightness(lightness: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(lightness, (size, size), interpolation=interpolation)
 
 
-def to_dtype(rgb: np.ndarray, bit_depth: int) -> np.ndarray:
-    scale = 65535.0 if bit_depth == 16 else 255.0
-    return (rgb * scale + 0.5).astype(np.uint16 if bit_depth == 16 else np.uint8)
+def to_uint8(rgb: np.ndarray) -> np.ndarray:
+    """uint8 or uint16 pixels -> uint8 (16-bit values rounded to the nearest 8-bit level)."""
+    if rgb.dtype == np.uint8:
+        return rgb
+    return ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
 
 
 @dataclass
@@ -151,11 +153,12 @@ class Colorizer:
         ab = ab.float() * self.saturation if self.saturation != 1.0 else ab.float()
         return ab.permute(0, 2, 3, 1).cpu().numpy()
 
-    def colorize_lightness(self, lightness: list[np.ndarray]) -> list[np.ndarray]:
-        """Full-resolution L images -> full-resolution RGB float32 in [0, 1], one batch."""
+    def colorize_lightness(self, lightness: list[np.ndarray], bit_depth: int | None = None) -> list[np.ndarray]:
+        """Full-resolution L images -> full-resolution RGB, one batch: float32 in [0, 1], or uint8 / uint16
+        when bit_depth is 8 / 16."""
         small = np.stack([render_lightness(lum, self.size) for lum in lightness])
         ab_small = self.predict_ab(small)
-        return [join_lab(lum, upsample_ab(ab, *lum.shape)) for lum, ab in zip(lightness, ab_small)]
+        return [join_lab(lum, upsample_ab(ab, *lum.shape), bit_depth) for lum, ab in zip(lightness, ab_small)]
 
     def colorize(self, image: np.ndarray) -> np.ndarray:
         """Colorize one numpy image: (H, W) or (H, W, 3|4), uint8, uint16 or float in [0, 1].
@@ -163,11 +166,8 @@ class Colorizer:
         Returns RGB (H, W, 3) in the input's dtype (alpha, if given, is appended unchanged).
         """
         pixels, alpha, kind = _split_alpha(image)
-        out = self.colorize_lightness([lightness_of(pixels)])[0]
-        if kind == np.uint8:
-            out = to_dtype(out, 8)
-        elif kind == np.uint16:
-            out = to_dtype(out, 16)
+        bit_depth = {np.uint8: 8, np.uint16: 16}.get(kind)
+        out = self.colorize_lightness([lightness_of(pixels)], bit_depth)[0]
         return out if alpha is None else np.dstack([out, alpha])
 
     def colorize_paths(self, inputs, output_dir, **options):

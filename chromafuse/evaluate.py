@@ -15,7 +15,7 @@ import numpy as np
 from skimage.color import lab2rgb, rgb2lab
 from tqdm import tqdm
 
-from .engine import Colorizer, lightness_of, to_dtype
+from .engine import Colorizer, lightness_of
 from .images import ImageReadError, list_images, read_image
 from .metrics import METRIC_SETTINGS, METRICS, aggregate, score_pair
 
@@ -166,8 +166,8 @@ def evaluate(cfg: EvaluateConfig) -> Evaluation:
             if batch:
                 lightness = [lightness_of(gray) for _, _, gray in batch]
                 for colorizer, scores in zip(colorizers, models):
-                    for (key, ref, _), rgb in zip(batch, colorizer.colorize_lightness(lightness)):
-                        _score_into(scores, key, to_dtype(rgb, 8), ref)
+                    for (key, ref, _), rgb in zip(batch, colorizer.colorize_lightness(lightness, bit_depth=8)):
+                        _score_into(scores, key, rgb, ref)
             bar.update(len(keys[start : start + cfg.batch_size]))
     return result
 

@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .engine import Colorizer, gray_from_lightness, lightness_of, to_dtype
+from .engine import Colorizer, gray_from_lightness, lightness_of
 from .images import ImageReadError, encode_image, read_image, write_atomic
 
 INSTALL_HINT = 'the web page needs the "web" extra: pip install "chromafuse[web]"'
@@ -84,11 +84,11 @@ def colorize_uploads(
             result.errors.append(f"{name}: {error}")
             continue
         lightness = lightness_of(decoded.pixels)
-        rgb = to_dtype(colorizer.colorize_lightness([lightness])[0], decoded.bit_depth)
+        rgb = colorizer.colorize_lightness([lightness], decoded.bit_depth)[0]
         stem = _unique_stem(name, taken)
         color_path, gray_path = workdir / f"{stem}_color.png", workdir / f"{stem}_gray.png"
         write_atomic(color_path, encode_image(rgb, decoded.alpha, ".png", 95)[0])
-        write_atomic(gray_path, encode_image(to_dtype(gray_from_lightness(lightness), 8), None, ".png", 95)[0])
+        write_atomic(gray_path, encode_image(gray_from_lightness(lightness, 8), None, ".png", 95)[0])
         result.items.append(
             {"name": name, "gray": str(gray_path), "color": str(color_path), "seconds": time.perf_counter() - file_started}
         )

@@ -290,10 +290,11 @@ def test_strip_processing_matches_whole_image(monkeypatch):
     rgb = synthetic_photo(50, 40, seed=12).astype(np.float32) / 255
     whole = engine.lightness_of(rgb)
     ab = np.random.default_rng(1).normal(scale=20, size=(50, 40, 2)).astype(np.float32)
-    joined = engine.join_lab(whole, ab)
+    joined, joined8 = engine.join_lab(whole, ab), engine.join_lab(whole, ab, 8)
     monkeypatch.setattr(engine, "STRIP_PIXELS", 7 * 40)  # 7-row strips
     assert np.allclose(engine.lightness_of(rgb), whole, atol=1e-5)
     assert np.allclose(engine.join_lab(whole, ab), joined, atol=1e-6)
+    assert np.array_equal(engine.join_lab(whole, ab, 8), joined8)
     assert np.abs(whole - rgb2lab(rgb)[..., 0]).max() < 1e-3
 
 
