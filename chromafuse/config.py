@@ -7,8 +7,9 @@ from pathlib import Path
 
 from .device import PRECISIONS
 
-LOSS_NAMES = ("mse", "l1", "huber", "ssim", "colorfulness", "bins")
-PIXEL_LOSSES = ("mse", "l1", "huber", "bins")
+LOSS_NAMES = ("mse", "l1", "huber", "ciede", "ssim", "colorfulness", "bins")
+SELECT_METRICS = ("psnr", "ssim", "ciede2000", "loss")
+PIXEL_LOSSES = ("mse", "l1", "huber", "ciede", "bins")
 
 
 def parse_losses(spec: str) -> tuple[tuple[str, float], ...]:
@@ -91,8 +92,8 @@ class TrainConfig:
             raise ValueError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.select_metric not in ("psnr", "ssim", "loss"):
-            raise ValueError(f"select metric must be psnr, ssim or loss, got {self.select_metric!r}")
+        if self.select_metric not in SELECT_METRICS:
+            raise ValueError(f"select metric must be one of {', '.join(SELECT_METRICS)}, got {self.select_metric!r}")
         if not 0.05 <= self.min_scale <= 1.0:
             raise ValueError(f"min scale must be in [0.05, 1], got {self.min_scale}")
         parse_losses(self.losses)

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .color import lab_to_rgb, normalize_ab
+from .delta_e import ciede2000
 from .models.ab_bins import AbBins
 
 HUBER_DELTA = 0.1  # in normalised ab units (11 Lab units): L2 near the target, L1 beyond
@@ -57,6 +58,10 @@ LOSSES: dict[str, LossFn] = {
     "l1": lambda pred, true, lightness: F.l1_loss(normalize_ab(pred), normalize_ab(true)),
     "huber": lambda pred, true, lightness: F.huber_loss(normalize_ab(pred), normalize_ab(true), delta=HUBER_DELTA),
     "ssim": lambda pred, true, lightness: 1.0 - ssim_map(_rgb(lightness, pred), _rgb(lightness, true)).mean(),
+    # The evaluation's colour difference itself (with the true L on both sides), scaled to ~[0, 1].
+    "ciede": lambda pred, true, lightness: (
+        ciede2000(torch.cat([lightness, pred], dim=1), torch.cat([lightness, true], dim=1)).mean() / 100.0
+    ),
     # Penalise only missing colour (prediction duller than the truth), scaled to ~[0, 1].
     "colorfulness": lambda pred, true, lightness: (
         F.relu(colorfulness(_rgb(lightness, true)) - colorfulness(_rgb(lightness, pred))).mean() / 100.0

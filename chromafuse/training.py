@@ -195,10 +195,13 @@ def _to_layout(x: torch.Tensor, device: torch.device, precision: str) -> torch.T
     return x.contiguous(memory_format=torch.channels_last) if uses_channels_last(device, precision) else x
 
 
+LOWER_IS_BETTER = ("loss", "ciede2000")
+
+
 def _is_better(metrics: dict, best: float | None, select: str) -> bool:
     if best is None:
         return True
-    return metrics[select] < best if select == "loss" else metrics[select] > best
+    return metrics[select] < best if select in LOWER_IS_BETTER else metrics[select] > best
 
 
 class _Trainer:
@@ -354,6 +357,7 @@ class _Trainer:
                     "elapsed_s": round(state["elapsed_s"], 1),
                     "val_psnr": metrics["psnr"],
                     "val_ssim": metrics["ssim"],
+                    "val_ciede2000": metrics["ciede2000"],
                     "val_colorfulness": metrics["colorfulness"],
                 }
             )

@@ -6,7 +6,19 @@ import csv
 import os
 from pathlib import Path
 
-COLUMNS = ["step", "epoch", "samples", "elapsed_s", "lr", "images_per_s", "loss", "val_psnr", "val_ssim", "val_colorfulness"]
+COLUMNS = [
+    "step",
+    "epoch",
+    "samples",
+    "elapsed_s",
+    "lr",
+    "images_per_s",
+    "loss",
+    "val_psnr",
+    "val_ssim",
+    "val_ciede2000",
+    "val_colorfulness",
+]
 
 
 class TrainLog:

@@ -82,7 +82,7 @@ def test_augment_batch_shapes_and_range():
     assert 10 < int(dark_left.sum()) < 54
 
 
-def _fixed_batch_loss(model, photos: Path) -> float:
+def _fixed_batch_loss(model, photos: Path, loss_name: str = "huber") -> float:
     from chromafuse.data import resize_batch
 
     cache = build_cache([photos], 80, photos.parent / "evalcache", min_side=32)
@@ -90,7 +90,7 @@ def _fixed_batch_loss(model, photos: Path) -> float:
     lab = rgb_to_lab(rgb)
     model.eval()
     with torch.no_grad():
-        loss, _ = total_loss((("huber", 1.0),), model(lab[:, :1]), lab[:, 1:], lab[:, :1])
+        loss, _ = total_loss(((loss_name, 1.0),), model(lab[:, :1]), lab[:, 1:], lab[:, :1])
     return float(loss)
 
 
