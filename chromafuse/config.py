@@ -8,7 +8,7 @@ from pathlib import Path
 from .device import PRECISIONS
 
 LOSS_NAMES = ("mse", "l1", "huber", "ciede", "ssim", "colorfulness", "bins")
-SELECT_METRICS = ("psnr", "ssim", "ciede2000", "loss")
+SELECT_METRICS = ("psnr", "ssim", "ciede2000")  # validation metrics that can pick best.ckpt
 PIXEL_LOSSES = ("mse", "l1", "huber", "ciede", "bins")
 
 

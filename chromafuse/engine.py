@@ -15,7 +15,7 @@ import torch
 from .checkpoint import Checkpoint, load_checkpoint
 from .color import rgb_to_lab
 from .device import autocast, resolve_device, resolve_precision, uses_channels_last
-from .lab_join import lab_to_srgb
+from .lab_join import OUTPUT_DTYPES, lab_to_srgb
 
 STRIP_PIXELS = 2_000_000  # colour conversion runs in row strips of about this many pixels
 
@@ -71,8 +71,9 @@ def lightness_of(pixels: np.ndarray) -> np.ndarray:
 def join_lab(lightness: np.ndarray, ab: np.ndarray, bit_depth: int | None = None) -> np.ndarray:
     """Full-resolution L (H, W) + ab (H, W, 2) -> RGB (H, W, 3), in strips: float32 in [0, 1] when
     bit_depth is None, else uint8 (8) or uint16 (16)."""
-    dtype = {None: np.float32, 8: np.uint8, 16: np.uint16}[bit_depth]
-    out = np.empty((*lightness.shape, 3), dtype=dtype)
+    if bit_depth not in OUTPUT_DTYPES:
+        raise ValueError(f"bit depth must be 8 or 16, got {bit_depth}")
+    out = np.empty((*lightness.shape, 3), dtype=OUTPUT_DTYPES[bit_depth])
     for rows in _strips(*lightness.shape):
         out[rows] = lab_to_srgb(lightness[rows], ab[rows], bit_depth)
     return out

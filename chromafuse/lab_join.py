@@ -23,7 +23,12 @@ _F_FROM_LAB = np.array(
 _LINEAR_FROM_XYZ = (_RGB_FROM_XYZ.numpy() * _WHITE_D65.numpy()[None, :]).astype(np.float32)
 _F_KNEE = np.float32(0.2068966)  # f below this is on the linear piece (skimage's constant)
 _F_SLOPE = np.float32(1 / 7.787)
-_GAMMA_KNEE = np.float32(0.0031308)  # linear sRGB below this is on the linear piece
+_GAMMA_KNEE = np.float32(0.0031308)
+OUTPUT_DTYPES = {
+    None: np.float32,
+    8: np.uint8,
+    16: np.uint16,
+}  # bit depth -> array type  # linear sRGB below this is on the linear piece
 
 
 def linear_rgb(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
@@ -63,14 +68,14 @@ def srgb_uint8(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
 
 def lab_to_srgb(lightness: np.ndarray, ab: np.ndarray, bit_depth: int | None = None) -> np.ndarray:
     """L + ab -> sRGB (H, W, 3): float32 in [0, 1] when bit_depth is None, else uint8 (8) or uint16 (16)."""
+    if bit_depth not in OUTPUT_DTYPES:
+        raise ValueError(f"bit depth must be 8 or 16, got {bit_depth}")
     lightness, ab = np.asarray(lightness, np.float32), np.asarray(ab, np.float32)
     if bit_depth == 8:
         return srgb_uint8(lightness, ab)
     srgb = srgb_float(linear_rgb(lightness, ab))
     if bit_depth is None:
         return srgb
-    if bit_depth != 16:
-        raise ValueError(f"bit depth must be 8 or 16, got {bit_depth}")
     srgb *= np.float32(65535.0)
     srgb += np.float32(0.5)
     return srgb.astype(np.uint16)

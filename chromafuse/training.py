@@ -195,7 +195,7 @@ def _to_layout(x: torch.Tensor, device: torch.device, precision: str) -> torch.T
     return x.contiguous(memory_format=torch.channels_last) if uses_channels_last(device, precision) else x
 
 
-LOWER_IS_BETTER = ("loss", "ciede2000")
+LOWER_IS_BETTER = ("ciede2000",)
 
 
 def _is_better(metrics: dict, best: float | None, select: str) -> bool:
@@ -361,9 +361,8 @@ class _Trainer:
                     "val_colorfulness": metrics["colorfulness"],
                 }
             )
-            select = cfg.select_metric if cfg.select_metric != "loss" else "psnr"
-            if _is_better(metrics, state["best_metric"], select):
-                state["best_metric"], state["best_step"], state["bad_validations"] = metrics[select], state["step"], 0
+            if _is_better(metrics, state["best_metric"], cfg.select_metric):
+                state["best_metric"], state["best_step"], state["bad_validations"] = metrics[cfg.select_metric], state["step"], 0
                 self._checkpoint(self.run_dir / BEST, weights_model, with_state=False)
             else:
                 state["bad_validations"] += 1
