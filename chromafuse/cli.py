@@ -19,6 +19,36 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        print(f"chromafuse {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Colorize black-and-white photos; train and evaluate colorizers."""
+
+
+def _parse_folder_weights(pairs: list[str]) -> dict[str, float]:
+    """['bsds500=4', 'caltech101=0.5'] -> {'bsds500': 4.0, 'caltech101': 0.5}."""
+    parsed = {}
+    for pair in pairs:
+        name, _, raw = pair.partition("=")
+        try:
+            factor = float(raw)
+        except ValueError:
+            factor = None
+        if not name.strip() or factor is None:
+            _fail(f"--folder-weight {pair!r}: expected NAME=FACTOR with a number")
+        parsed[name.strip()] = factor
+    return parsed
+
+
 def _parse_model_args(pairs: list[str]) -> dict:
     """['head=bins', 'temperature=0.4'] -> {'head': 'bins', 'temperature': 0.4} (numbers and booleans parsed)."""
     parsed = {}
@@ -49,6 +79,9 @@ def train(
     ),
     val: Path | None = typer.Option(None, "--val", help="Validation folder (default: a hash split of DATA)."),
     size: int = typer.Option(128, help="Training crop size in pixels."),
+    val_size: int | None = typer.Option(
+        None, "--val-size", help="Validation render size (default: --size), e.g. 256 as colorize renders."
+    ),
     batch_size: int = typer.Option(16, "--batch-size", "-b"),
     steps: int | None = typer.Option(None, help="Stop after this many optimiser steps."),
     epochs: float | None = typer.Option(None, help="Stop after this many passes over the data."),
@@ -58,6 +91,9 @@ def train(
     losses: str = typer.Option("huber=1,ssim=0.1", help="Weighted loss terms: mse, l1, huber, ciede, ssim, colorfulness, bins."),
     ema: float = typer.Option(0.0, help="EMA decay of the weights (0 = off, e.g. 0.999)."),
     freeze_backbone: int = typer.Option(4, help="Freeze backbone blocks 0..N (-1 none, 15 all)."),
+    folder_weight: list[str] = typer.Option(
+        [], "--folder-weight", help="Sample a training folder more (or less) often, NAME=FACTOR (repeatable), e.g. bsds500=4."
+    ),
     val_every: int = typer.Option(250, help="Validate and checkpoint every N steps."),
     patience: int = typer.Option(0, help="Stop after N validations without improvement (0 = never)."),
     select: str = typer.Option("psnr", help="Validation metric that picks best.ckpt: psnr, ssim or ciede2000."),
@@ -88,6 +124,8 @@ def train(
                 model_args=_parse_model_args(model_arg),
                 val_dir=val,
                 size=size,
+                val_size=val_size,
+                folder_weights=_parse_folder_weights(folder_weight),
                 batch_size=batch_size,
                 steps=steps,
                 epochs=epochs,
@@ -191,6 +229,7 @@ def evaluate(
     min_ssim: float | None = typer.Option(None, help="Fail when mean SSIM is lower."),
     max_mse: float | None = typer.Option(None, help="Fail when mean MSE is higher."),
     min_colorfulness: float | None = typer.Option(None, help="Fail when mean colourfulness is lower."),
+    max_ciede2000: float | None = typer.Option(None, "--max-ciede2000", help="Fail when mean CIEDE2000 is higher."),
     batch_size: int = typer.Option(8, "--batch-size", "-b"),
     device: str = typer.Option("auto"),
     precision: str = typer.Option("auto"),
@@ -209,7 +248,7 @@ def evaluate(
     if compare_weights and weights:
         _fail("use either --weights or --compare-weights, not both")
     try:
-        thresholds = Thresholds(min_psnr, min_ssim, max_mse, min_colorfulness)
+        thresholds = Thresholds(min_psnr, min_ssim, max_mse, min_colorfulness, max_ciede2000)
         cfg = EvaluateConfig(
             reference,
             pred,

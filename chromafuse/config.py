@@ -42,6 +42,7 @@ class TrainConfig:
     val_fraction: float = 0.02
     max_val_images: int = 256
     size: int = 128
+    val_size: int | None = None  # validation render size (default: size)
     cache_dir: Path | None = None
     batch_size: int = 16
     steps: int | None = None
@@ -57,6 +58,7 @@ class TrainConfig:
     losses: str = "huber=1,ssim=0.1"
     freeze_backbone: int = 4
     folder_balance: float = 0.5
+    folder_weights: dict = field(default_factory=dict)  # folder name -> sampling factor
     min_scale: float = 0.35
     max_rotation: float = 10.0
     val_every: int = 250
@@ -76,8 +78,13 @@ class TrainConfig:
         for folder in (*self.data_dirs, *([self.val_dir] if self.val_dir else [])):
             if not Path(folder).is_dir():
                 raise ValueError(f"{folder}: not a folder")
-        if self.size < 32 or self.size % 32:
-            raise ValueError(f"size must be a multiple of 32 and at least 32, got {self.size}")
+        for name in ("size", "val_size"):
+            value = getattr(self, name)
+            if value is not None and (value < 32 or value % 32):
+                raise ValueError(f"{name.replace('_', ' ')} must be a multiple of 32 and at least 32, got {value}")
+        for folder, factor in self.folder_weights.items():
+            if not factor >= 0:
+                raise ValueError(f"folder weight for {folder!r} must be >= 0, got {factor}")
         if self.batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
         if self.steps is None and self.epochs is None and self.time_budget_min is None:

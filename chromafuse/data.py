@@ -116,16 +116,39 @@ def build_cache(roots: list[Path], size: int, cache_dir: Path | None = None, min
     return ImageCache(images, files, np.array(groups, dtype=np.int64), group_names, skipped)
 
 
+def decode_squares(files: list[str], size: int) -> np.ndarray:
+    """Decode files (already vetted by a cache) straight to ``size`` squares, e.g. validation at render size."""
+    images = []
+    for file in files:
+        image, reason = _decode_for_cache(Path(file), size, min_side=1)
+        if image is None:
+            raise ValueError(f"{file}: {reason} (it changed since the cache was built)")
+        images.append(image)
+    return np.stack(images) if images else np.empty((0, size, size, 3), np.uint8)
+
+
 def split_indices(files: list[str], val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic split by a hash of the file name: the same file always lands on the same side."""
     is_val = np.array([zlib.crc32(Path(f).name.encode()) % 10_000 < val_fraction * 10_000 for f in files], dtype=bool)
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
-def sampling_weights(groups: np.ndarray, balance: float) -> torch.Tensor:
-    """Weight each image by 1 / (images in its folder) ** balance: 0 = uniform, 1 = folders equal."""
+def sampling_weights(
+    groups: np.ndarray, balance: float, group_names: list[str] | None = None, folder_weights: dict[str, float] | None = None
+) -> torch.Tensor:
+    """Weight each image by 1 / (images in its folder) ** balance: 0 = uniform, 1 = folders equal.
+
+    ``folder_weights`` multiplies that by a factor per folder, named as in ``group_names`` or by one
+    of its ``/``-separated parts ('bsds500' matches 'train/bsds500'); a name matching no folder is an error.
+    """
     counts = np.bincount(groups)
-    return torch.from_numpy(1.0 / counts[groups].astype(np.float64) ** balance)
+    weights = 1.0 / counts[groups].astype(np.float64) ** balance
+    for name, factor in (folder_weights or {}).items():
+        matched = [i for i, group in enumerate(group_names or []) if name == group or name in group.split("/")]
+        if not matched:
+            raise ValueError(f"folder weight {name!r} matches no training folder (folders: {', '.join(group_names or [])})")
+        weights[np.isin(groups, matched)] *= factor
+    return torch.from_numpy(weights)
 
 
 def augment_batch(

@@ -29,6 +29,7 @@ class Thresholds:
     min_ssim: float | None = None
     max_mse: float | None = None
     min_colorfulness: float | None = None
+    max_ciede2000: float | None = None
 
     def misses(self, summary: dict) -> list[str]:
         """A line per missed threshold, saying by how much."""
@@ -36,6 +37,7 @@ class Thresholds:
             ("psnr", self.min_psnr, 1),
             ("ssim", self.min_ssim, 1),
             ("mse", self.max_mse, -1),
+            ("ciede2000", self.max_ciede2000, -1),
             ("colorfulness", self.min_colorfulness, 1),
         ]
         lines = []

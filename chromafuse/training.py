@@ -25,7 +25,7 @@ from . import __version__
 from .checkpoint import Checkpoint, read_checkpoint, save_checkpoint
 from .color import rgb_to_lab
 from .config import TrainConfig
-from .data import ImageCache, augment_batch, build_cache, resize_batch, sampling_weights, split_indices
+from .data import ImageCache, augment_batch, build_cache, decode_squares, resize_batch, sampling_weights, split_indices
 from .device import autocast, resolve_device, resolve_precision, uses_channels_last
 from .losses import total_loss
 from .metrics_torch import batch_quality
@@ -54,7 +54,7 @@ class _Data:
     cache: ImageCache
     train_idx: np.ndarray
     weights: torch.Tensor
-    val_images: torch.Tensor  # (N, 3, size, size) float in [0, 1]
+    val_images: torch.Tensor  # (N, 3, val_size, val_size) float in [0, 1]
     summary: dict
 
 
@@ -80,26 +80,30 @@ def _prepare_data(cfg: TrainConfig, rank: int, world: int) -> _Data:
 
     if world > 1 and rank != 0:
         dist.barrier()  # rank 0 builds the caches first
+    val_size = cfg.val_size or cfg.size
     cache = build(cfg.data_dirs)
-    val_cache = build([cfg.val_dir]) if cfg.val_dir else None
+    val_cache = build_cache([cfg.val_dir], val_size, cfg.cache_dir, cfg.min_image_side) if cfg.val_dir else None
     if world > 1 and rank == 0:
         dist.barrier()
     if val_cache is None:
         train_idx, val_idx = split_indices(cache.files, cfg.val_fraction)
-        val_source = cache.images[val_idx[: cfg.max_val_images]]
+        val_idx = val_idx[: cfg.max_val_images]
+        same_scale = val_size == cfg.size
+        val_source = cache.images[val_idx] if same_scale else decode_squares([cache.files[i] for i in val_idx], val_size)
     else:
         train_idx = np.arange(len(cache.files))
         val_source = val_cache.images[: cfg.max_val_images]
     if len(train_idx) == 0:
         raise ValueError("no training images left after the validation split")
-    val_images = resize_batch(torch.from_numpy(np.ascontiguousarray(val_source)), cfg.size) if len(val_source) else torch.empty(0)
+    val_images = resize_batch(torch.from_numpy(np.array(val_source)), val_size) if len(val_source) else torch.empty(0)
     summary = {
         **cache.summary(),
         "train_images": int(len(train_idx)),
         "val_images": int(len(val_images)),
         "val_source": str(cfg.val_dir) if cfg.val_dir else f"hash split {cfg.val_fraction:g} of the training folders",
     }
-    return _Data(cache, train_idx, sampling_weights(cache.groups[train_idx], cfg.folder_balance), val_images, summary)
+    weights = sampling_weights(cache.groups[train_idx], cfg.folder_balance, cache.group_names, cfg.folder_weights)
+    return _Data(cache, train_idx, weights, val_images, summary)
 
 
 def _build_model(cfg: TrainConfig) -> tuple[torch.nn.Module, dict, set[str]]:

@@ -96,3 +96,13 @@ def test_empty_reference_folder_is_a_usage_error(tmp_path, tiny_checkpoint):
     (tmp_path / "empty").mkdir()
     result = evaluate(tmp_path / "empty", "-w", tiny_checkpoint)
     assert result.exit_code == 2 and "no reference images" in result.output
+
+
+def test_ciede2000_threshold_passes_above_the_measured_mean_and_fails_below(references, tmp_path, tiny_checkpoint):
+    summary = tmp_path / "s.json"
+    assert evaluate(references, "-w", tiny_checkpoint, "--json", summary, "-q").exit_code == 0
+    measured = json.loads(summary.read_text())["ciede2000"]
+    assert evaluate(references, "-w", tiny_checkpoint, "--max-ciede2000", measured + 0.01, "-q").exit_code == 0
+    failed = evaluate(references, "-w", tiny_checkpoint, "--max-ciede2000", measured - 0.01, "-q")
+    assert failed.exit_code == 1
+    assert "mean ciede2000" in failed.output and "at most" in failed.output

@@ -244,3 +244,36 @@ def test_ddp_on_two_gloo_processes(tmp_path, photo_folder):
     assert run.stdout.count("RANK-DONE 4") == 2
     meta = read_checkpoint(tmp_path / "run" / "last.ckpt").metadata
     assert meta["world_size"] == 2 and meta["samples"] == 4 * 2 * 2
+
+
+def test_sampling_weights_balance_folders_and_apply_named_factors():
+    from chromafuse.data import sampling_weights
+
+    groups = np.array([0, 0, 0, 0, 1])
+    names = ["a", "train/b"]
+    assert torch.allclose(sampling_weights(groups, 0.5), torch.tensor([0.5, 0.5, 0.5, 0.5, 1.0], dtype=torch.float64))
+    assert torch.allclose(sampling_weights(groups, 1.0), torch.tensor([0.25] * 4 + [1.0], dtype=torch.float64))
+    # 'b' names the second folder by its last part; factors multiply the balanced weights
+    weighted = sampling_weights(groups, 0.5, names, {"b": 4.0, "a": 0.5})
+    assert torch.allclose(weighted, torch.tensor([0.25] * 4 + [4.0], dtype=torch.float64))
+    with pytest.raises(ValueError, match="'c' matches no training folder"):
+        sampling_weights(groups, 0.5, names, {"c": 2.0})
+
+
+def test_validation_renders_at_val_size_from_the_original_files(tmp_path, photo_folder):
+    import cv2
+
+    from chromafuse.training import _prepare_data
+
+    cfg = tiny_config(photo_folder, tmp_path / "run", tmp_path / "cache", val_size=96, folder_weights={"a": 0.0})
+    data = _prepare_data(cfg, rank=0, world=1)
+    _, val_idx = split_indices(data.cache.files, cfg.val_fraction)
+    assert data.val_images.shape == (len(val_idx), 3, 96, 96)
+    first = cv2.imread(data.cache.files[val_idx[0]])
+    expected = cv2.cvtColor(cv2.resize(first, (96, 96), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+    assert np.abs(data.val_images[0].permute(1, 2, 0).numpy() * 255 - expected).max() < 0.51
+    # folder 'a' weighted 0: no training image from it can be drawn
+    in_a = data.cache.groups[data.train_idx] == data.cache.group_names.index("a")
+    assert in_a.any() and float(data.weights[torch.from_numpy(in_a)].sum()) == 0.0
+    with pytest.raises(ValueError, match="val size must be a multiple of 32"):
+        tiny_config(photo_folder, tmp_path, tmp_path, val_size=100)
