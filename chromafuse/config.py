@@ -83,8 +83,8 @@ class TrainConfig:
             if value is not None and (value < 32 or value % 32):
                 raise ValueError(f"{name.replace('_', ' ')} must be a multiple of 32 and at least 32, got {value}")
         for folder, factor in self.folder_weights.items():
-            if not factor >= 0:
-                raise ValueError(f"folder weight for {folder!r} must be >= 0, got {factor}")
+            if not 0 <= factor < float("inf"):
+                raise ValueError(f"folder weight for {folder!r} must be a finite number >= 0, got {factor}")
         if self.batch_size < 1:
             raise ValueError(f"batch size must be >= 1, got {self.batch_size}")
         if self.steps is None and self.epochs is None and self.time_budget_min is None:

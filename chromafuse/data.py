@@ -148,6 +148,8 @@ def sampling_weights(
         if not matched:
             raise ValueError(f"folder weight {name!r} matches no training folder (folders: {', '.join(group_names or [])})")
         weights[np.isin(groups, matched)] *= factor
+    if len(weights) and not weights.sum() > 0:
+        raise ValueError(f"folder weights {folder_weights} leave no training image to sample")
     return torch.from_numpy(weights)
 
 

@@ -258,6 +258,8 @@ def test_sampling_weights_balance_folders_and_apply_named_factors():
     assert torch.allclose(weighted, torch.tensor([0.25] * 4 + [4.0], dtype=torch.float64))
     with pytest.raises(ValueError, match="'c' matches no training folder"):
         sampling_weights(groups, 0.5, names, {"c": 2.0})
+    with pytest.raises(ValueError, match="leave no training image to sample"):
+        sampling_weights(groups, 0.5, names, {"a": 0.0, "b": 0.0})
 
 
 def test_validation_renders_at_val_size_from_the_original_files(tmp_path, photo_folder):
@@ -277,3 +279,5 @@ def test_validation_renders_at_val_size_from_the_original_files(tmp_path, photo_
     assert in_a.any() and float(data.weights[torch.from_numpy(in_a)].sum()) == 0.0
     with pytest.raises(ValueError, match="val size must be a multiple of 32"):
         tiny_config(photo_folder, tmp_path, tmp_path, val_size=100)
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        tiny_config(photo_folder, tmp_path, tmp_path, folder_weights={"a": float("inf")})
