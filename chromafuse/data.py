@@ -143,10 +143,11 @@ def sampling_weights(
     """
     counts = np.bincount(groups)
     weights = 1.0 / counts[groups].astype(np.float64) ** balance
+    names = group_names or []
     for name, factor in (folder_weights or {}).items():
-        matched = [i for i, group in enumerate(group_names or []) if name == group or name in group.split("/")]
+        matched = [i for i, group in enumerate(names) if name == group or name in group.split("/")]
         if not matched:
-            raise ValueError(f"folder weight {name!r} matches no training folder (folders: {', '.join(group_names or [])})")
+            raise ValueError(f"folder weight {name!r} matches no training folder (folders: {', '.join(names)})")
         weights[np.isin(groups, matched)] *= factor
     if len(weights) and not weights.sum() > 0:
         raise ValueError(f"folder weights {folder_weights} leave no training image to sample")

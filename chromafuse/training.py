@@ -74,14 +74,11 @@ def _setup_distributed(device_name: str) -> tuple[int, int, torch.device]:
 
 def _prepare_data(cfg: TrainConfig, rank: int, world: int) -> _Data:
     cache_size = int(round(cfg.size * 1.25 / 32)) * 32
-
-    def build(roots):
-        return build_cache(list(roots), cache_size, cfg.cache_dir, cfg.min_image_side)
+    val_size = cfg.val_size or cfg.size
 
     if world > 1 and rank != 0:
         dist.barrier()  # rank 0 builds the caches first
-    val_size = cfg.val_size or cfg.size
-    cache = build(cfg.data_dirs)
+    cache = build_cache(list(cfg.data_dirs), cache_size, cfg.cache_dir, cfg.min_image_side)
     val_cache = build_cache([cfg.val_dir], val_size, cfg.cache_dir, cfg.min_image_side) if cfg.val_dir else None
     if world > 1 and rank == 0:
         dist.barrier()
