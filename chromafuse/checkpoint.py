@@ -119,11 +119,21 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     return model, checkpoint
 
 
+def check_render_settings(render_size: int | None = None, saturation: float | None = None) -> None:
+    """Refuse a render size or chroma gain that colorizing cannot use (None: not given)."""
+    if render_size is not None and (render_size < 32 or render_size % 32):
+        raise ValueError(f"render size must be a multiple of 32 and at least 32, got {render_size}")
+    if saturation is not None and not 0.0 <= saturation <= 4.0:
+        raise ValueError(f"saturation must be between 0 and 4, got {saturation}")
+
+
 def export_checkpoint(
     source: str | os.PathLike, target: str | os.PathLike, half: bool = True, temperature: float | None = None, **metadata: Any
 ) -> Path:
     """Write a small inference checkpoint: weights (fp16 by default) and metadata, no training state.
-    ``temperature`` sets the decoding temperature of a bins head (lower: more vivid)."""
+    ``temperature`` sets the decoding temperature of a bins head (lower: more vivid); metadata such as
+    ``render_size``, ``saturation``, ``name`` and ``card`` (a dict of text) is recorded as given."""
+    check_render_settings(metadata.get("render_size"), metadata.get("saturation"))
     checkpoint = read_checkpoint(source)
     model_args = dict(checkpoint.model_args)
     if temperature is not None:

@@ -34,38 +34,43 @@ def _options(
     """Colorize black-and-white photos; train and evaluate colorizers."""
 
 
-def _parse_folder_weights(pairs: list[str]) -> dict[str, float]:
-    """['bsds500=4', 'caltech101=0.5'] -> {'bsds500': 4.0, 'caltech101': 0.5}."""
+def _key_values(option: str, pairs: list[str], expected: str = "KEY=VALUE") -> dict[str, str]:
+    """['a=1', 'b = x'] -> {'a': '1', 'b': 'x'}; a pair without '=' or a key is a usage error naming the option."""
     parsed = {}
     for pair in pairs:
-        name, _, raw = pair.partition("=")
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            _fail(f"{option} {pair!r}: expected {expected}")
+        parsed[key.strip()] = raw.strip()
+    return parsed
+
+
+def _parse_folder_weights(pairs: list[str]) -> dict[str, float]:
+    """['bsds500=4', 'caltech101=0.5'] -> {'bsds500': 4.0, 'caltech101': 0.5}."""
+    expected = "NAME=FACTOR with a number"
+    parsed = {}
+    for name, raw in _key_values("--folder-weight", pairs, expected).items():
         try:
-            factor = float(raw)
+            parsed[name] = float(raw)
         except ValueError:
-            factor = None
-        if not name.strip() or factor is None:
-            _fail(f"--folder-weight {pair!r}: expected NAME=FACTOR with a number")
-        parsed[name.strip()] = factor
+            _fail(f"--folder-weight {name}={raw!r}: expected {expected}")
     return parsed
 
 
 def _parse_model_args(pairs: list[str]) -> dict:
     """['head=bins', 'temperature=0.4'] -> {'head': 'bins', 'temperature': 0.4} (numbers and booleans parsed)."""
-    parsed = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            _fail(f"--model-arg {pair!r}: expected KEY=VALUE")
-        value: object = raw.strip()
+    parsed: dict[str, object] = {}
+    for key, raw in _key_values("--model-arg", pairs).items():
+        value: object = raw
         for convert in (int, float):
             try:
                 value = convert(raw)
                 break
             except ValueError:
                 pass
-        if raw.strip().lower() in ("true", "false"):
-            value = raw.strip().lower() == "true"
-        parsed[key.strip()] = value
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        parsed[key] = value
     return parsed
 
 
@@ -290,7 +295,11 @@ def export(
     fp32: bool = typer.Option(False, "--fp32", help="Keep fp32 weights (default: fp16, half the size)."),
     render_size: int | None = typer.Option(None, help="Default render size to record for colorize."),
     name: str | None = typer.Option(None, help="Model name to record."),
+    saturation: float | None = typer.Option(None, help="Default chroma gain to record for colorize (1 = as predicted)."),
     temperature: float | None = typer.Option(None, help="Decoding temperature of a bins head (lower: more vivid)."),
+    card: list[str] = typer.Option(
+        [], "--card", metavar="KEY=TEXT", help="A model-card field to record in the file (repeatable), e.g. training=..."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace TARGET if it exists."),
 ) -> None:
     """Strip a checkpoint to its weights for shipping (no optimiser state; fp16 by default)."""
@@ -298,7 +307,10 @@ def export(
 
     if target.exists() and not overwrite:
         _fail(f"{target} exists; pass --overwrite to replace it")
-    extra = {k: v for k, v in {"render_size": render_size, "name": name}.items() if v is not None}
+    given = {"render_size": render_size, "saturation": saturation, "name": name}
+    extra: dict[str, object] = {key: value for key, value in given.items() if value is not None}
+    if card:
+        extra["card"] = _key_values("--card", card, "KEY=TEXT")
     try:
         path = export_checkpoint(checkpoint, target, half=not fp32, temperature=temperature, **extra)
     except (ValueError, CheckpointError) as error:

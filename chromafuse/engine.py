@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint, load_checkpoint
+from .checkpoint import Checkpoint, check_render_settings, load_checkpoint
 from .color import rgb_to_lab
 from .device import autocast, resolve_device, resolve_precision, uses_channels_last
 from .lab_join import OUTPUT_DTYPES, lab_to_srgb
@@ -132,11 +132,8 @@ class Colorizer:
         if uses_channels_last(torch_device, resolved):
             model.to(memory_format=torch.channels_last)
         render = size or int(checkpoint.metadata.get("render_size") or getattr(model, "native_size", 256))
-        if render < 32 or render % 32:
-            raise ValueError(f"render size must be a multiple of 32 and at least 32, got {render}")
         chroma_gain = float(saturation if saturation is not None else checkpoint.metadata.get("saturation", 1.0))
-        if not 0.0 <= chroma_gain <= 4.0:
-            raise ValueError(f"saturation must be between 0 and 4, got {chroma_gain}")
+        check_render_settings(render, chroma_gain)
         return cls(model, checkpoint, path, torch_device, resolved, render, chroma_gain)
 
     @property
