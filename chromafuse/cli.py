@@ -53,7 +53,7 @@ def _parse_folder_weights(pairs: list[str]) -> dict[str, float]:
         try:
             parsed[name] = float(raw)
         except ValueError:
-            _fail(f"--folder-weight {name}={raw!r}: expected {expected}")
+            _fail(f"--folder-weight {f'{name}={raw}'!r}: expected {expected}")
     return parsed
 
 

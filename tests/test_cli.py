@@ -11,7 +11,7 @@ def test_version_option_prints_the_package_version():
 
 def test_folder_weight_needs_name_and_number():
     result = CliRunner().invoke(app, ["train", ".", "--out", "x", "--steps", "1", "--folder-weight", "bsds500=lots"])
-    assert result.exit_code == 2 and "expected NAME=FACTOR with a number" in result.output
+    assert result.exit_code == 2 and "--folder-weight 'bsds500=lots': expected NAME=FACTOR with a number" in result.output
 
 
 def test_export_records_name_saturation_and_card_fields(tmp_path, tiny_checkpoint):
