@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from .config import check_side
 from .images import write_atomic
 from .models import create_model
 
@@ -121,8 +122,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
 
 def check_render_settings(render_size: int | None = None, saturation: float | None = None) -> None:
     """Refuse a render size or chroma gain that colorizing cannot use (None: not given)."""
-    if render_size is not None and (render_size < 32 or render_size % 32):
-        raise ValueError(f"render size must be a multiple of 32 and at least 32, got {render_size}")
+    check_side("render size", render_size)
     if saturation is not None and not 0.0 <= saturation <= 4.0:
         raise ValueError(f"saturation must be between 0 and 4, got {saturation}")
 

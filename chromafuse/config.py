@@ -32,6 +32,12 @@ def parse_losses(spec: str) -> tuple[tuple[str, float], ...]:
     return tuple(terms)
 
 
+def check_side(name: str, value: int | None) -> None:
+    """Refuse an image side the models cannot take (their strides need multiples of 32); None: not given."""
+    if value is not None and (value < 32 or value % 32):
+        raise ValueError(f"{name} must be a multiple of 32 and at least 32, got {value}")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     data_dirs: tuple[Path, ...]
@@ -78,10 +84,8 @@ class TrainConfig:
         for folder in (*self.data_dirs, *([self.val_dir] if self.val_dir else [])):
             if not Path(folder).is_dir():
                 raise ValueError(f"{folder}: not a folder")
-        for name in ("size", "val_size"):
-            value = getattr(self, name)
-            if value is not None and (value < 32 or value % 32):
-                raise ValueError(f"{name.replace('_', ' ')} must be a multiple of 32 and at least 32, got {value}")
+        check_side("size", self.size)
+        check_side("val size", self.val_size)
         for folder, factor in self.folder_weights.items():
             if not 0 <= factor < float("inf"):
                 raise ValueError(f"folder weight for {folder!r} must be a finite number >= 0, got {factor}")

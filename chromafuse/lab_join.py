@@ -23,12 +23,8 @@ _F_FROM_LAB = np.array(
 _LINEAR_FROM_XYZ = (_RGB_FROM_XYZ.numpy() * _WHITE_D65.numpy()[None, :]).astype(np.float32)
 _F_KNEE = np.float32(0.2068966)  # f below this is on the linear piece (skimage's constant)
 _F_SLOPE = np.float32(1 / 7.787)
-_GAMMA_KNEE = np.float32(0.0031308)
-OUTPUT_DTYPES = {
-    None: np.float32,
-    8: np.uint8,
-    16: np.uint16,
-}  # bit depth -> array type  # linear sRGB below this is on the linear piece
+_GAMMA_KNEE = np.float32(0.0031308)  # linear sRGB below this is on the linear piece
+OUTPUT_DTYPES = {None: np.float32, 8: np.uint8, 16: np.uint16}  # bit depth -> array type
 
 
 def linear_rgb(lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
