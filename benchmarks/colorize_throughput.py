@@ -20,9 +20,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from chromafuse.batch import ColorizeOptions, run_colorize
-from chromafuse.engine import Colorizer, join_lab, lightness_of, render_lightness, upsample_ab
-from chromafuse.images import encode_image, read_image
+from chromafuse import Colorizer
+from chromafuse.color.fullres import join_lab, lightness_of, render_lightness, upsample_ab
+from chromafuse.inference import ColorizeOptions, run_colorize
+from chromafuse.media.images import encode_image, read_image
 
 SIZES = [(320, 240), (640, 480), (800, 600), (1024, 768), (480, 640), (512, 512)]
 

@@ -12,8 +12,8 @@ import time
 
 import torch
 
-from chromafuse.device import autocast, resolve_precision
 from chromafuse.models import create_model, list_models
+from chromafuse.models.device import autocast, resolve_precision
 
 
 def throughput(arch: str, precision: str, size: int, batch: int, steps: int) -> float:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from chromafuse.checkpoint import Checkpoint, save_checkpoint
 from chromafuse.models import create_model, model_args_for
+from chromafuse.models.checkpoint import Checkpoint, save_checkpoint
 
 TINY_RESNET = {"width": 8, "blocks": (1, 1), "native_size": 64}
 

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from chromafuse import load_checkpoint
-from chromafuse.checkpoint import read_checkpoint
-from chromafuse.color import rgb_to_lab
-from chromafuse.data import build_cache, resize_batch
+from chromafuse.color.lab import rgb_to_lab
 from chromafuse.models import create_model
 from chromafuse.models.ab_bins import AbBins
+from chromafuse.models.checkpoint import read_checkpoint
 from chromafuse.training import train
+from chromafuse.training.data import build_cache, resize_batch
 from tests.test_train import tiny_config
 
 TINY_FUSION = dict(
@@ -195,7 +195,7 @@ def test_init_from_a_regression_checkpoint_keeps_what_matches(tmp_path, photo_fo
 
 
 def test_export_records_a_decoding_temperature_for_bins_models_only(tmp_path, tiny_checkpoint):
-    from chromafuse.checkpoint import Checkpoint, export_checkpoint, save_checkpoint
+    from chromafuse.models.checkpoint import Checkpoint, export_checkpoint, save_checkpoint
 
     args = {**TINY_FUSION, "head": "bins"}
     model = create_model("fusion-s", **args)

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from chromafuse import load_checkpoint
-from chromafuse.checkpoint import Checkpoint, CheckpointError, read_checkpoint, save_checkpoint
 from chromafuse.models import create_model, model_args_for
+from chromafuse.models.checkpoint import Checkpoint, CheckpointError, read_checkpoint, save_checkpoint
 
 ARGS = model_args_for("resnet", width=8, blocks=(1, 1))
 
@@ -104,7 +104,7 @@ def test_missing_file_is_named(tmp_path):
 
 
 def test_export_strips_training_state_and_halves(tmp_path):
-    from chromafuse.checkpoint import export_checkpoint
+    from chromafuse.models.checkpoint import export_checkpoint
 
     model, path = _saved(tmp_path)
     full = read_checkpoint(path)

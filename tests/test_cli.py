@@ -15,8 +15,8 @@ def test_folder_weight_needs_name_and_number():
 
 
 def test_export_records_name_saturation_and_card_fields(tmp_path, tiny_checkpoint):
-    from chromafuse.checkpoint import read_checkpoint
-    from chromafuse.engine import Colorizer
+    from chromafuse import Colorizer
+    from chromafuse.models.checkpoint import read_checkpoint
 
     target = tmp_path / "shipped.pt"
     args = ["export", str(tiny_checkpoint), str(target), "--name", "tiny-0.2", "--render-size", "64", "--saturation", "1.25"]

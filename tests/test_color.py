@@ -3,7 +3,7 @@ import pytest
 import torch
 from skimage.color import lab2rgb, rgb2lab
 
-from chromafuse.color import AB_SCALE, denormalize_ab, gray_rgb_from_l, lab_to_rgb, normalize_ab, rgb_to_lab
+from chromafuse.color.lab import AB_SCALE, denormalize_ab, gray_rgb_from_l, lab_to_rgb, normalize_ab, rgb_to_lab
 
 
 def to_torch(image: np.ndarray) -> torch.Tensor:

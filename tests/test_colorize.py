@@ -227,7 +227,7 @@ def test_usage_errors_exit_2(tmp_path, tiny_checkpoint):
 def test_atomic_write_leaves_nothing_on_interrupt(tmp_path, monkeypatch):
     import os
 
-    from chromafuse.images import write_atomic
+    from chromafuse.media.images import write_atomic
 
     def interrupted(src, dst):
         raise KeyboardInterrupt
@@ -239,7 +239,7 @@ def test_atomic_write_leaves_nothing_on_interrupt(tmp_path, monkeypatch):
 
 
 def test_python_api_on_arrays(tiny_checkpoint):
-    from chromafuse.engine import Colorizer
+    from chromafuse import Colorizer
 
     colorizer = Colorizer.load(tiny_checkpoint, device="cpu")
     gray = gray_of(synthetic_photo(30, 45, seed=10))
@@ -256,7 +256,7 @@ def test_python_api_on_arrays(tiny_checkpoint):
 
 
 def test_colorize_paths_api(tmp_path, tiny_checkpoint):
-    from chromafuse.engine import Colorizer
+    from chromafuse import Colorizer
 
     cv2.imwrite(str(tmp_path / "a.png"), gray_of(synthetic_photo(32, 48, seed=11)))
     summary = Colorizer.load(tiny_checkpoint).colorize_paths([tmp_path / "a.png"], tmp_path / "out", suffix="_c")
@@ -264,7 +264,7 @@ def test_colorize_paths_api(tmp_path, tiny_checkpoint):
 
 
 def test_no_default_model_message(tmp_path, monkeypatch):
-    import chromafuse.engine as engine
+    import chromafuse.inference.colorizer as engine
 
     monkeypatch.setattr(engine, "default_weights_path", lambda: tmp_path / "absent.pt")
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8), np.uint8))
@@ -276,7 +276,7 @@ def test_upsampling_is_bilinear_like_torch():
     import torch
     import torch.nn.functional as F
 
-    from chromafuse.engine import upsample_ab
+    from chromafuse.color.fullres import upsample_ab
 
     small = np.random.default_rng(0).normal(size=(8, 8, 2)).astype(np.float32)
     ours = upsample_ab(small, 37, 53)
@@ -285,7 +285,7 @@ def test_upsampling_is_bilinear_like_torch():
 
 
 def test_strip_processing_matches_whole_image(monkeypatch):
-    import chromafuse.engine as engine
+    import chromafuse.color.fullres as engine
 
     rgb = synthetic_photo(50, 40, seed=12).astype(np.float32) / 255
     whole = engine.lightness_of(rgb)
@@ -299,7 +299,7 @@ def test_strip_processing_matches_whole_image(monkeypatch):
 
 
 def test_unreadable_path_reason():
-    from chromafuse.images import ImageReadError, read_image
+    from chromafuse.media.images import ImageReadError, read_image
 
     with pytest.raises(ImageReadError, match="cannot read file"):
         read_image(Path("/nonexistent/never.png"))
@@ -307,7 +307,7 @@ def test_unreadable_path_reason():
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_gray_lightness_table_matches_skimage(dtype):
-    from chromafuse.engine import lightness_of
+    from chromafuse.color.fullres import lightness_of
 
     top = np.iinfo(dtype).max
     gray = np.linspace(0, top, 997).astype(dtype).reshape(1, -1)
@@ -318,7 +318,7 @@ def test_gray_lightness_table_matches_skimage(dtype):
 def test_out_of_memory_retries_with_smaller_batches(tmp_path, tiny_checkpoint, monkeypatch):
     import torch
 
-    from chromafuse.engine import Colorizer
+    from chromafuse import Colorizer
 
     for i in range(4):
         cv2.imwrite(str(tmp_path / f"p{i}.png"), gray_of(synthetic_photo(32, 40, seed=30 + i)))
@@ -334,7 +334,7 @@ def test_out_of_memory_retries_with_smaller_batches(tmp_path, tiny_checkpoint, m
 
     monkeypatch.setattr(Colorizer, "predict_ab", limited)
     notes = []
-    from chromafuse.batch import ColorizeOptions, run_colorize
+    from chromafuse.inference import ColorizeOptions, run_colorize
 
     summary = run_colorize(colorizer, [str(tmp_path)], tmp_path / "out", ColorizeOptions(batch_size=4), on_note=notes.append)
     assert summary.count("done") == 4
@@ -342,7 +342,7 @@ def test_out_of_memory_retries_with_smaller_batches(tmp_path, tiny_checkpoint, m
 
 
 def test_saturation_scales_the_predicted_chroma(tiny_checkpoint):
-    from chromafuse.engine import Colorizer
+    from chromafuse import Colorizer
 
     small = np.random.default_rng(0).uniform(0, 100, (2, 64, 64)).astype(np.float32)
     plain = Colorizer.load(tiny_checkpoint).predict_ab(small)

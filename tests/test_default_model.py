@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import skimage.data
 
-from chromafuse.engine import Colorizer, default_weights_path
-from chromafuse.evaluate import gray_of
-from chromafuse.metrics import score_pair
+from chromafuse.evaluation.metrics import score_pair
+from chromafuse.evaluation.runner import gray_of
+from chromafuse.inference.colorizer import Colorizer, default_weights_path
 
 
 def test_default_model_ships_small_and_in_fp16():

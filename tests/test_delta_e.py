@@ -8,9 +8,9 @@ import torch
 from skimage.color import deltaE_ciede2000
 
 import chromafuse
-from chromafuse.checkpoint import read_checkpoint
-from chromafuse.delta_e import ciede2000
-from chromafuse.losses import total_loss
+from chromafuse.color.delta_e import ciede2000
+from chromafuse.models.checkpoint import read_checkpoint
+from chromafuse.training.losses import total_loss
 from tests.conftest import TINY_RESNET
 from tests.test_train import _fixed_batch_loss, tiny_config
 

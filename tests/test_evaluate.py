@@ -8,7 +8,7 @@ from skimage.color import lab2rgb, rgb2lab
 from typer.testing import CliRunner
 
 from chromafuse.cli import app
-from chromafuse.metrics import score_pair
+from chromafuse.evaluation.metrics import score_pair
 from tests.conftest import synthetic_photo, write_rgb
 
 runner = CliRunner()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage.color import lab2rgb
 
-from chromafuse.lab_join import lab_to_srgb
+from chromafuse.color.srgb import lab_to_srgb
 
 
 def lab_samples(seed: int, chroma: float) -> tuple[np.ndarray, np.ndarray]:

@@ -3,7 +3,7 @@ import pytest
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
-from chromafuse.metrics import aggregate, colorfulness, score_pair
+from chromafuse.evaluation.metrics import aggregate, colorfulness, score_pair
 from tests.conftest import synthetic_photo
 
 
@@ -64,7 +64,7 @@ def test_aggregate_worst_follows_direction():
 def test_training_colorfulness_matches_the_report_metric():
     import torch
 
-    from chromafuse.losses import colorfulness as colorfulness_torch
+    from chromafuse.training.losses import colorfulness as colorfulness_torch
 
     images = np.stack([synthetic_photo(24, 32, seed=s) for s in range(3)])
     batch = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255

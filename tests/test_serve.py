@@ -15,10 +15,10 @@ import pytest
 from skimage import data as skdata
 from typer.testing import CliRunner
 
-from chromafuse import serve as serve_module
+from chromafuse import Colorizer
 from chromafuse.cli import app
-from chromafuse.engine import Colorizer
 from chromafuse.serve import ServeLimits, colorize_uploads, summary_markdown
+from chromafuse.serve import page as serve_module
 
 CHROMIUM = Path("/usr/bin/chromium")
 

@@ -1,7 +1,7 @@
 """The model zoo. Importing this package registers every architecture."""
 
 from .fusion import FusionColorizer
-from .registry import create_model, list_models, model_args_for, model_spec, register_model
+from .registry import check_side, create_model, list_models, model_args_for, model_spec, register_model
 from .resnet import ResNetColorizer
 from .unet import UNetColorizer
 
@@ -20,4 +20,4 @@ register_model(
 register_model("unet", UNetColorizer, "U-Net encoder-decoder from scratch, base width 32")
 register_model("resnet", ResNetColorizer, "ResNet-34 first stages (to stride 8) + upsampling decoder")
 
-__all__ = ["create_model", "list_models", "model_args_for", "model_spec", "register_model"]
+__all__ = ["check_side", "create_model", "list_models", "model_args_for", "model_spec", "register_model"]

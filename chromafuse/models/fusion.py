@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..color import denormalize_ab, gray_rgb_from_l, normalize_l
+from ..color.lab import denormalize_ab, gray_rgb_from_l, normalize_l
 from .ab_bins import AbBins
 from .efficientnet import EfficientNetLite0Encoder, rgb_to_backbone_input
 from .layers import ConvBlock, UpBlock, resize_to

@@ -58,3 +58,9 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     model = spec.builder(**model_args_for(name, **overrides))
     model.arch = name
     return model
+
+
+def check_side(name: str, value: int | None) -> None:
+    """Refuse an image side the models cannot take (their strides need multiples of 32); None: not given."""
+    if value is not None and (value < 32 or value % 32):
+        raise ValueError(f"{name} must be a multiple of 32 and at least 32, got {value}")

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..color import denormalize_ab, normalize_l
+from ..color.lab import denormalize_ab, normalize_l
 from .layers import ConvBlock, UpBlock, resize_to
 
 

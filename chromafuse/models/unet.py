@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..color import denormalize_ab, normalize_l
+from ..color.lab import denormalize_ab, normalize_l
 from .layers import ConvBlock, UpBlock
 
 

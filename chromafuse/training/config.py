@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .device import PRECISIONS
+from ..models.device import PRECISIONS
+from ..models.registry import check_side
 
 LOSS_NAMES = ("mse", "l1", "huber", "ciede", "ssim", "colorfulness", "bins")
-SELECT_METRICS = ("psnr", "ssim", "ciede2000")  # validation metrics that can pick best.ckpt
+SELECT_METRICS = ("psnr", "ssim", "ciede2000", "target")  # validation metrics that can pick best.ckpt
 PIXEL_LOSSES = ("mse", "l1", "huber", "ciede", "bins")
 
 
@@ -30,12 +31,6 @@ def parse_losses(spec: str) -> tuple[tuple[str, float], ...]:
     if not any(name in PIXEL_LOSSES for name, _ in terms):
         raise ValueError(f"losses {spec!r} need a per-pixel term ({', '.join(PIXEL_LOSSES)})")
     return tuple(terms)
-
-
-def check_side(name: str, value: int | None) -> None:
-    """Refuse an image side the models cannot take (their strides need multiples of 32); None: not given."""
-    if value is not None and (value < 32 or value % 32):
-        raise ValueError(f"{name} must be a multiple of 32 and at least 32, got {value}")
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from .color import lab_to_rgb, normalize_ab
-from .delta_e import ciede2000
-from .models.ab_bins import AbBins
+from ..color.delta_e import ciede2000
+from ..color.lab import lab_to_rgb, normalize_ab
+from ..models.ab_bins import AbBins
 
 HUBER_DELTA = 0.1  # in normalised ab units (11 Lab units): L2 near the target, L1 beyond
 

@@ -11,9 +11,9 @@ import math
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from .evaluate import Evaluation, ModelScores
-from .images import write_atomic
+from ..media.images import write_atomic
 from .metrics import METRICS
+from .runner import Evaluation, ModelScores
 
 SUMMARY_KEYS = ("psnr", "ssim", "mse", "rmse", "ciede2000", "colorfulness", "colorfulness_ref")
 

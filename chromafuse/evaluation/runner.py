@@ -15,8 +15,9 @@ import numpy as np
 from skimage.color import lab2rgb, rgb2lab
 from tqdm import tqdm
 
-from .engine import Colorizer, lightness_of
-from .images import ImageReadError, list_images, read_image
+from ..color.fullres import lightness_of
+from ..inference.colorizer import Colorizer
+from ..media.images import ImageReadError, list_images, read_image
 from .metrics import METRIC_SETTINGS, METRICS, aggregate, score_pair
 
 PROTOCOLS = ("native", "256")

@@ -1,8 +1,9 @@
-"""Folder runs: plan outputs, decode ahead, batch through the model, write behind.
+"""Folder runs: decode ahead, batch through the model, write behind.
 
 Decoding (and the full-resolution lightness) runs in worker threads ahead of the model;
 joining, encoding and atomic writing run in worker threads behind it. Both queues are bounded,
-so memory stays flat however many files there are.
+so memory stays flat however many files there are. The run takes any Colorizer; the Colorizer
+never imports this module at load time.
 """
 
 from __future__ import annotations
@@ -11,156 +12,31 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from .engine import Colorizer, gray_from_lightness, join_lab, lightness_of, render_lightness, to_uint8, upsample_ab
-from .images import (
-    DEFAULT_MAX_PIXELS,
-    OUTPUT_EXTENSIONS,
-    DecodedImage,
-    ImageReadError,
-    encode_image,
-    expand_inputs,
-    read_image,
-    write_atomic,
-)
+from ..color.fullres import gray_from_lightness, join_lab, lightness_of, render_lightness, to_uint8, upsample_ab
+from ..media.images import DecodedImage, ImageReadError, encode_image, read_image, write_atomic
+from .plan import ColorizeOptions, FileResult, Job, RunSummary, plan_jobs
+
+if TYPE_CHECKING:
+    from .colorizer import Colorizer
 
 # A batch is flushed early once it holds this many full-resolution pixels (huge scans).
 BATCH_PIXEL_BUDGET = 64_000_000
-WRITABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 
 
-@dataclass(frozen=True)
-class ColorizeOptions:
-    recursive: bool = True
-    ext: str = "same"
-    quality: int = 95
-    suffix: str = ""
-    skip_existing: bool = False
-    overwrite: bool = False
-    skip_color: bool = False
-    compare: bool = False
-    batch_size: int = 8
-    workers: int = 2
-    max_pixels: int = DEFAULT_MAX_PIXELS
-
-    def __post_init__(self):
-        if self.ext not in ("same", *OUTPUT_EXTENSIONS):
-            raise ValueError(f"--ext must be same, {', '.join(OUTPUT_EXTENSIONS)}; got {self.ext!r}")
-        if not 1 <= self.quality <= 100:
-            raise ValueError(f"--quality must be in 1..100, got {self.quality}")
-        if self.batch_size < 1 or self.workers < 1:
-            raise ValueError("--batch-size and --workers must be at least 1")
-        if self.skip_existing and self.overwrite:
-            raise ValueError("--skip-existing and --overwrite contradict each other: choose one")
-        if "/" in self.suffix or "\\" in self.suffix:
-            raise ValueError(f"--suffix must not contain a path separator, got {self.suffix!r}")
-
-
-@dataclass
-class FileResult:
-    input: str
-    output: str | None
-    status: str  # done, skipped or failed
-    reason: str = ""
-    seconds: float = 0.0
-    width: int = 0
-    height: int = 0
-    was_color: bool = False
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RunSummary:
-    results: list[FileResult]
-    seconds: float
-    model: str
-    weights: str
-    device: str
-    precision: str
-    size: int
-
-    def count(self, status: str) -> int:
-        return sum(r.status == status for r in self.results)
-
-    @property
-    def images_per_s(self) -> float:
-        return self.count("done") / self.seconds if self.seconds > 0 else 0.0
-
-    def to_dict(self) -> dict:
-        return {
-            "model": self.model,
-            "weights": self.weights,
-            "device": self.device,
-            "precision": self.precision,
-            "render_size": self.size,
-            "seconds": round(self.seconds, 3),
-            "images_per_s": round(self.images_per_s, 3),
-            "done": self.count("done"),
-            "skipped": self.count("skipped"),
-            "failed": self.count("failed"),
-            "files": [asdict(r) for r in self.results],
-        }
-
-
-@dataclass
-class _Job:
-    source: Path
-    output: Path
-    compare: Path | None
-
-
-def output_path(relative: Path, out_dir: Path, options: ColorizeOptions) -> Path:
-    suffix = relative.suffix if options.ext == "same" else OUTPUT_EXTENSIONS[options.ext]
-    if suffix.lower() not in WRITABLE_SUFFIXES:
-        suffix = ".png"  # e.g. a file given directly with an unusual extension
-    return out_dir / relative.parent / f"{relative.stem}{options.suffix}{suffix}"
-
-
-def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tuple[list[_Job], list[FileResult]]:
-    """Map inputs to outputs and refuse, before any work, collisions and overwrites."""
-    pairs = expand_inputs(inputs, options.recursive)
-    if not pairs:
-        raise ValueError(f"no image files found in {', '.join(inputs)}")
-    sources = {p.resolve() for p, _ in pairs}
-    jobs, skipped, claimed = [], [], {}
-    for source, relative in pairs:
-        output = output_path(relative, out_dir, options)
-        compare = output.with_name(f"{output.stem}-compare.jpg") if options.compare else None
-        for target in filter(None, (output, compare)):
-            key = str(target.resolve()).casefold()
-            if key in claimed and claimed[key] != source:
-                raise ValueError(
-                    f"{claimed[key]} and {source} would both be written to {target}; rename one or use --suffix/--ext"
-                )
-            claimed[key] = source
-            if target.resolve() in sources:
-                raise ValueError(f"{target} is an input file and would be overwritten; choose another output folder or --suffix")
-        if output.exists() and options.skip_existing:
-            skipped.append(FileResult(str(source), str(output), "skipped", "output exists (--skip-existing)"))
-            continue
-        jobs.append(_Job(source, output, compare))
-    existing = [j.output for j in jobs if j.output.exists() or (j.compare and j.compare.exists())]
-    if existing and not options.overwrite:
-        raise ValueError(
-            f"{len(existing)} output file(s) already exist, e.g. {existing[0]}; "
-            "pass --skip-existing to resume a run or --overwrite to replace them"
-        )
-    return jobs, skipped
-
-
-def _decode(job: _Job, size: int, max_pixels: int) -> tuple[DecodedImage, np.ndarray, np.ndarray]:
+def _decode(job: Job, size: int, max_pixels: int) -> tuple[DecodedImage, np.ndarray, np.ndarray]:
     image = read_image(job.source, max_pixels)
     lightness = lightness_of(image.pixels)
     image.pixels = image.pixels[:1, :1]  # only L is needed from here on: free the decoded pixels
     return image, lightness, render_lightness(lightness, size)
 
 
-def _write(job: _Job, image: DecodedImage, lightness: np.ndarray, ab_small: np.ndarray, options: ColorizeOptions) -> list[str]:
+def _write(job: Job, image: DecodedImage, lightness: np.ndarray, ab_small: np.ndarray, options: ColorizeOptions) -> list[str]:
     rgb = join_lab(lightness, upsample_ab(ab_small, *lightness.shape), image.bit_depth)
     data, notes = encode_image(rgb, image.alpha, job.output.suffix, options.quality)
     write_atomic(job.output, data)
@@ -200,11 +76,11 @@ class _Pipeline:
     ):
         self.colorizer, self.options, self.readers, self.writers = colorizer, options, readers, writers
         self.finish, self.on_note = finish, on_note
-        self.pending: deque[tuple[_Job, float, Future]] = deque()
+        self.pending: deque[tuple[Job, float, Future]] = deque()
         self.writing: deque[tuple[FileResult, Future]] = deque()
-        self.batch: list[tuple[_Job, float, DecodedImage, np.ndarray, np.ndarray]] = []
+        self.batch: list[tuple[Job, float, DecodedImage, np.ndarray, np.ndarray]] = []
 
-    def run(self, jobs: list[_Job]) -> None:
+    def run(self, jobs: list[Job]) -> None:
         queue = iter(jobs)
         self._refill(queue)
         while self.pending:
@@ -227,7 +103,7 @@ class _Pipeline:
             future = self.readers.submit(_decode, job, self.colorizer.size, self.options.max_pixels)
             self.pending.append((job, time.perf_counter(), future))
 
-    def _take(self, job: _Job, t0: float, future: Future) -> None:
+    def _take(self, job: Job, t0: float, future: Future) -> None:
         try:
             image, lightness, small = future.result()
         except ImageReadError as error:

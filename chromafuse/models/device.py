@@ -66,3 +66,7 @@ def autocast(device: torch.device, precision: str):
 def uses_channels_last(device: torch.device, precision: str) -> bool:
     # channels_last pays off with oneDNN bf16 on CPU and tensor cores on CUDA.
     return device.type == "cuda" or (device.type == "cpu" and precision == "bf16")
+
+
+def to_layout(x: torch.Tensor, device: torch.device, precision: str) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if uses_channels_last(device, precision) else x

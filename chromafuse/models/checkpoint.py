@@ -15,9 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import check_side
-from .images import write_atomic
-from .models import create_model
+from ..media.images import write_atomic
+from .registry import check_side, create_model
 
 FORMAT = "chromafuse-checkpoint"
 VERSION = 1

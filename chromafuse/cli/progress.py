@@ -11,8 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from .batch import ColorizeOptions, FileResult, RunSummary, run_colorize
-from .engine import Colorizer
+from ..inference.colorizer import Colorizer
+from ..inference.folder_run import run_colorize
+from ..inference.plan import ColorizeOptions, FileResult, RunSummary
 
 
 class ColorizeReporter:

@@ -18,6 +18,7 @@ COLUMNS = [
     "val_ssim",
     "val_ciede2000",
     "val_colorfulness",
+    "val_target",
 ]
 
 

@@ -17,8 +17,9 @@ import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .engine import Colorizer, gray_from_lightness, lightness_of
-from .images import ImageReadError, encode_image, read_image, write_atomic
+from ..color.fullres import gray_from_lightness, lightness_of
+from ..inference.colorizer import Colorizer
+from ..media.images import ImageReadError, encode_image, read_image, write_atomic
 
 INSTALL_HINT = 'the web page needs the "web" extra: pip install "chromafuse[web]"'
 

@@ -1,6 +1,6 @@
 """The full-resolution join: lightness L (H, W) + chroma ab (H, W, 2) -> sRGB, on numpy with OpenCV.
 
-The same formulas and constants as ``color.lab_to_rgb`` (and so ``skimage.color.lab2rgb``), written
+The same formulas and constants as ``color.lab.lab_to_rgb`` (and so ``skimage.color.lab2rgb``), written
 to be cheap on a CPU. Float and 16-bit output: the two linear steps are ``cv2.transform`` calls and
 the piecewise curves are evaluated without masks (both pieces meet at their knee, so ``max``/``min``
 pick the piece). 8-bit output: OpenCV's own float Lab -> RGB, twice as fast again, after clipping b
@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .color import _RGB_FROM_XYZ, _WHITE_D65
+from .lab import _RGB_FROM_XYZ, _WHITE_D65
 
 # Lab -> (fx, fy, fz): fy = (L + 16) / 116, fx = fy + a / 500, fz = fy - b / 200.
 _F_FROM_LAB = np.array(

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .images import COLOR_SPREAD_8BIT, color_spread, list_images
+from ..color.lab import rgb_to_lab
+from ..media.images import COLOR_SPREAD_8BIT, color_spread, list_images
 
 
 @dataclass
@@ -187,3 +188,8 @@ def resize_batch(rgb_uint8: torch.Tensor, out_size: int) -> torch.Tensor:
     if images.shape[-1] == out_size:
         return images
     return F.interpolate(images, size=(out_size, out_size), mode="bilinear", antialias=True, align_corners=False).clamp_(0.0, 1.0)
+
+
+def lab_batch(rgb: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    lab = rgb_to_lab(rgb.to(device))
+    return lab[:, :1], lab[:, 1:]

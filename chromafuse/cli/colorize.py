@@ -1,0 +1,64 @@
+"""``chromafuse colorize``: options -> ColorizeOptions and a Colorizer -> a folder run with progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .options import fail
+
+
+def colorize(
+    inputs: list[str] = typer.Argument(..., help="Image files, folders or glob patterns."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output folder; the input tree is mirrored inside it."),
+    weights: Path | None = typer.Option(None, "--weights", "-w", help="Checkpoint to use (default: the bundled model)."),
+    recursive: bool = typer.Option(True, "--recursive/--no-recursive", help="Descend into sub-folders."),
+    size: int | None = typer.Option(None, help="Render size in pixels (default: the model's)."),
+    saturation: float | None = typer.Option(None, help="Chroma gain on the predicted colours (default: the model's, usually 1)."),
+    ext: str = typer.Option("same", help="Output format: same, png, jpg, webp or tiff."),
+    quality: int = typer.Option(95, help="JPEG / WebP quality."),
+    suffix: str = typer.Option("", help="Appended to each output file name, e.g. _color."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave outputs that exist (resume a run)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs that exist."),
+    skip_color: bool = typer.Option(False, "--skip-color", help="Leave inputs that are already in colour alone."),
+    compare: bool = typer.Option(False, "--compare", help="Also write NAME-compare.jpg: grayscale | colorized."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b"),
+    workers: int = typer.Option(2, help="Decode and encode threads."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
+    precision: str = typer.Option("auto", help="auto, fp32, fp16 or bf16."),
+    report: Path | None = typer.Option(None, "--report", help="Write a JSON manifest of every file here."),
+    jsonl: bool = typer.Option(False, "--jsonl", help="Print one JSON line per file (for scripts)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+) -> None:
+    """Colorize black-and-white photos at full resolution."""
+    from ..inference.colorizer import Colorizer, NoDefaultModelError
+    from ..inference.plan import ColorizeOptions
+    from ..models.checkpoint import CheckpointError
+    from .progress import ColorizeReporter
+
+    try:
+        options = ColorizeOptions(
+            recursive=recursive,
+            ext=ext,
+            quality=quality,
+            suffix=suffix,
+            skip_existing=skip_existing,
+            overwrite=overwrite,
+            skip_color=skip_color,
+            compare=compare,
+            batch_size=batch_size,
+            workers=workers,
+        )
+        colorizer = Colorizer.load(weights, device=device, precision=precision, size=size, saturation=saturation)
+        reporter = ColorizeReporter(mode="jsonl" if jsonl else "quiet" if quiet else "rich")
+        summary = reporter.run(colorizer, inputs, output, options)
+    except (ValueError, CheckpointError, NoDefaultModelError) as error:
+        fail(str(error))
+    if report is not None:
+        import json
+
+        from ..media.images import write_atomic
+
+        write_atomic(report, json.dumps(summary.to_dict(), indent=2).encode())
+    raise typer.Exit(1 if summary.count("failed") else 0)

@@ -1,0 +1,41 @@
+"""``chromafuse serve``: options -> a Colorizer and limits -> the local web page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .options import err, fail
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to bind (default: this machine only)."),
+    port: int = typer.Option(7860, help="Port to listen on."),
+    weights: Path | None = typer.Option(None, "--weights", "-w", help="Checkpoint to use (default: the bundled model)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
+    precision: str = typer.Option("auto", help="auto, fp32, fp16 or bf16."),
+    max_file_mb: int = typer.Option(50, help="Largest upload accepted, in MB."),
+    max_megapixels: float = typer.Option(50.0, help="Largest image accepted, in megapixels."),
+) -> None:
+    """Start a local web page: upload photos, click, compare before and after, download."""
+    from ..inference.colorizer import Colorizer, NoDefaultModelError
+    from ..models.checkpoint import CheckpointError
+    from ..serve.page import ServeLimits, missing_extra
+    from ..serve.page import serve as run_server
+
+    if (reason := missing_extra()) is not None:
+        fail(reason)
+    if max_file_mb < 1 or max_megapixels <= 0:
+        fail("--max-file-mb must be >= 1 and --max-megapixels > 0")
+    try:
+        colorizer = Colorizer.load(weights, device, precision)
+    except (ValueError, CheckpointError, NoDefaultModelError) as error:
+        fail(str(error))
+    limits = ServeLimits(max_file_mb=max_file_mb, max_pixels=int(max_megapixels * 1e6))
+    try:
+        run_server(colorizer, host, port, limits, announce=lambda line: err.print(line, highlight=False))
+    except OSError as error:
+        fail(f"cannot serve on {host}:{port}: {error}")
+    except KeyboardInterrupt:
+        err.print("stopped")

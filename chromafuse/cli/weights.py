@@ -1,0 +1,47 @@
+"""``chromafuse export`` and ``chromafuse models``: model files and the architectures they hold."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from .options import err, fail, key_values
+
+
+def export(
+    checkpoint: Path = typer.Argument(..., help="A training checkpoint (e.g. RUN/best.ckpt)."),
+    target: Path = typer.Argument(..., help="Where to write the small inference checkpoint."),
+    fp32: bool = typer.Option(False, "--fp32", help="Keep fp32 weights (default: fp16, half the size)."),
+    render_size: int | None = typer.Option(None, help="Default render size to record for colorize."),
+    name: str | None = typer.Option(None, help="Model name to record."),
+    saturation: float | None = typer.Option(None, help="Default chroma gain to record for colorize (1 = as predicted)."),
+    temperature: float | None = typer.Option(None, help="Decoding temperature of a bins head (lower: more vivid)."),
+    card: list[str] = typer.Option(
+        [], "--card", metavar="KEY=TEXT", help="A model-card field to record in the file (repeatable), e.g. training=..."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace TARGET if it exists."),
+) -> None:
+    """Strip a checkpoint to its weights for shipping (no optimiser state; fp16 by default)."""
+    from ..models.checkpoint import CheckpointError, export_checkpoint
+
+    if target.exists() and not overwrite:
+        fail(f"{target} exists; pass --overwrite to replace it")
+    given = {"render_size": render_size, "saturation": saturation, "name": name}
+    extra: dict[str, object] = {key: value for key, value in given.items() if value is not None}
+    if card:
+        extra["card"] = key_values("--card", card, "KEY=TEXT")
+    try:
+        path = export_checkpoint(checkpoint, target, half=not fp32, temperature=temperature, **extra)
+    except (ValueError, CheckpointError) as error:
+        fail(str(error))
+    err.print(f"wrote {escape(str(path))} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+def models() -> None:
+    """List the registered model architectures."""
+    from ..models import list_models, model_spec
+
+    for name in list_models():
+        typer.echo(f"{name:10s} {model_spec(name).description}")

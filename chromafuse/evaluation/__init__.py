@@ -1,0 +1,1 @@
+"""Evaluation: metrics on uint8 RGB (``metrics``), scoring folders (``runner``), reports (``report``)."""

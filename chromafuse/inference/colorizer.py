@@ -1,0 +1,110 @@
+"""The Colorizer: L at full resolution -> L at render size -> model -> ab -> upsampled ab joined
+with the original L -> RGB. Works on numpy images; folder runs (``folder_run``) take a Colorizer."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..color.fullres import join_lab, lightness_of, render_lightness, upsample_ab
+from ..models.checkpoint import Checkpoint, check_render_settings, load_checkpoint
+from ..models.device import autocast, resolve_device, resolve_precision, uses_channels_last
+
+
+def default_weights_path() -> Path:
+    return Path(__file__).parent.parent / "weights" / "default.pt"
+
+
+class NoDefaultModelError(FileNotFoundError):
+    pass
+
+
+@dataclass
+class Colorizer:
+    model: torch.nn.Module
+    checkpoint: Checkpoint
+    weights: Path
+    device: torch.device
+    precision: str
+    size: int
+    saturation: float = 1.0
+
+    @classmethod
+    def load(
+        cls,
+        weights: str | os.PathLike | None = None,
+        device: str = "auto",
+        precision: str = "auto",
+        size: int | None = None,
+        saturation: float | None = None,
+    ) -> Colorizer:
+        """Load a checkpoint (default: the model shipped with the package) for inference."""
+        path = Path(weights) if weights is not None else default_weights_path()
+        if weights is None and not path.exists():
+            raise NoDefaultModelError("no default model is installed with this chromafuse; pass --weights PATH to a checkpoint")
+        torch_device = resolve_device(device)
+        resolved = resolve_precision(precision, torch_device)
+        model, checkpoint = load_checkpoint(path, torch_device)
+        if uses_channels_last(torch_device, resolved):
+            model.to(memory_format=torch.channels_last)
+        render = size or int(checkpoint.metadata.get("render_size") or getattr(model, "native_size", 256))
+        chroma_gain = float(saturation if saturation is not None else checkpoint.metadata.get("saturation", 1.0))
+        check_render_settings(render, chroma_gain)
+        return cls(model, checkpoint, path, torch_device, resolved, render, chroma_gain)
+
+    @property
+    def name(self) -> str:
+        return self.checkpoint.metadata.get("name", self.checkpoint.arch)
+
+    @torch.no_grad()
+    def predict_ab(self, lightness_small: np.ndarray) -> np.ndarray:
+        """(B, S, S) L at render size -> (B, S, S, 2) ab in Lab units, times the saturation gain."""
+        batch = torch.from_numpy(np.ascontiguousarray(lightness_small, dtype=np.float32))[:, None].to(self.device)
+        if uses_channels_last(self.device, self.precision):
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.precision):
+            ab = self.model(batch)
+        ab = ab.float() * self.saturation if self.saturation != 1.0 else ab.float()
+        return ab.permute(0, 2, 3, 1).cpu().numpy()
+
+    def colorize_lightness(self, lightness: list[np.ndarray], bit_depth: int | None = None) -> list[np.ndarray]:
+        """Full-resolution L images -> full-resolution RGB, one batch: float32 in [0, 1], or uint8 / uint16
+        when bit_depth is 8 / 16."""
+        small = np.stack([render_lightness(lum, self.size) for lum in lightness])
+        ab_small = self.predict_ab(small)
+        return [join_lab(lum, upsample_ab(ab, *lum.shape), bit_depth) for lum, ab in zip(lightness, ab_small)]
+
+    def colorize(self, image: np.ndarray) -> np.ndarray:
+        """Colorize one numpy image: (H, W) or (H, W, 3|4), uint8, uint16 or float in [0, 1].
+
+        Returns RGB (H, W, 3) in the input's dtype (alpha, if given, is appended unchanged).
+        """
+        pixels, alpha, kind = _split_alpha(image)
+        bit_depth = {np.uint8: 8, np.uint16: 16}.get(kind)
+        out = self.colorize_lightness([lightness_of(pixels)], bit_depth)[0]
+        return out if alpha is None else np.dstack([out, alpha])
+
+    def colorize_paths(self, inputs, output_dir, **options):
+        """Colorize files and folders into ``output_dir``; see :func:`chromafuse.inference.folder_run.run_colorize`."""
+        from .folder_run import run_colorize
+        from .plan import ColorizeOptions
+
+        return run_colorize(self, [str(i) for i in inputs], Path(output_dir), ColorizeOptions(**options))
+
+
+def _split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, type]:
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        shape = getattr(image, "shape", None)
+        raise ValueError(f"expected an image array of shape (H, W), (H, W, 3) or (H, W, 4), got {shape}")
+    kind = image.dtype.type
+    if kind not in (np.uint8, np.uint16) and not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"expected uint8, uint16 or float pixels, got {image.dtype}")
+    if image.ndim == 2:
+        return image, None, kind
+    if image.shape[2] == 1:
+        return image[..., 0], None, kind
+    return image[..., :3], (image[..., 3] if image.shape[2] == 4 else None), kind

@@ -1,0 +1,130 @@
+"""A folder run's plan and its record: the options, which output each input goes to (collisions and
+overwrites refused before any work), and each file's result."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..media.images import DEFAULT_MAX_PIXELS, OUTPUT_EXTENSIONS, expand_inputs
+
+WRITABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
+
+
+@dataclass(frozen=True)
+class ColorizeOptions:
+    recursive: bool = True
+    ext: str = "same"
+    quality: int = 95
+    suffix: str = ""
+    skip_existing: bool = False
+    overwrite: bool = False
+    skip_color: bool = False
+    compare: bool = False
+    batch_size: int = 8
+    workers: int = 2
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self):
+        if self.ext not in ("same", *OUTPUT_EXTENSIONS):
+            raise ValueError(f"--ext must be same, {', '.join(OUTPUT_EXTENSIONS)}; got {self.ext!r}")
+        if not 1 <= self.quality <= 100:
+            raise ValueError(f"--quality must be in 1..100, got {self.quality}")
+        if self.batch_size < 1 or self.workers < 1:
+            raise ValueError("--batch-size and --workers must be at least 1")
+        if self.skip_existing and self.overwrite:
+            raise ValueError("--skip-existing and --overwrite contradict each other: choose one")
+        if "/" in self.suffix or "\\" in self.suffix:
+            raise ValueError(f"--suffix must not contain a path separator, got {self.suffix!r}")
+
+
+@dataclass
+class FileResult:
+    input: str
+    output: str | None
+    status: str  # done, skipped or failed
+    reason: str = ""
+    seconds: float = 0.0
+    width: int = 0
+    height: int = 0
+    was_color: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunSummary:
+    results: list[FileResult]
+    seconds: float
+    model: str
+    weights: str
+    device: str
+    precision: str
+    size: int
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.count("done") / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "weights": self.weights,
+            "device": self.device,
+            "precision": self.precision,
+            "render_size": self.size,
+            "seconds": round(self.seconds, 3),
+            "images_per_s": round(self.images_per_s, 3),
+            "done": self.count("done"),
+            "skipped": self.count("skipped"),
+            "failed": self.count("failed"),
+            "files": [asdict(r) for r in self.results],
+        }
+
+
+@dataclass
+class Job:
+    source: Path
+    output: Path
+    compare: Path | None
+
+
+def output_path(relative: Path, out_dir: Path, options: ColorizeOptions) -> Path:
+    suffix = relative.suffix if options.ext == "same" else OUTPUT_EXTENSIONS[options.ext]
+    if suffix.lower() not in WRITABLE_SUFFIXES:
+        suffix = ".png"  # e.g. a file given directly with an unusual extension
+    return out_dir / relative.parent / f"{relative.stem}{options.suffix}{suffix}"
+
+
+def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tuple[list[Job], list[FileResult]]:
+    """Map inputs to outputs and refuse, before any work, collisions and overwrites."""
+    pairs = expand_inputs(inputs, options.recursive)
+    if not pairs:
+        raise ValueError(f"no image files found in {', '.join(inputs)}")
+    sources = {p.resolve() for p, _ in pairs}
+    jobs, skipped, claimed = [], [], {}
+    for source, relative in pairs:
+        output = output_path(relative, out_dir, options)
+        compare = output.with_name(f"{output.stem}-compare.jpg") if options.compare else None
+        for target in filter(None, (output, compare)):
+            key = str(target.resolve()).casefold()
+            if key in claimed and claimed[key] != source:
+                raise ValueError(
+                    f"{claimed[key]} and {source} would both be written to {target}; rename one or use --suffix/--ext"
+                )
+            claimed[key] = source
+            if target.resolve() in sources:
+                raise ValueError(f"{target} is an input file and would be overwritten; choose another output folder or --suffix")
+        if output.exists() and options.skip_existing:
+            skipped.append(FileResult(str(source), str(output), "skipped", "output exists (--skip-existing)"))
+            continue
+        jobs.append(Job(source, output, compare))
+    existing = [j.output for j in jobs if j.output.exists() or (j.compare and j.compare.exists())]
+    if existing and not options.overwrite:
+        raise ValueError(
+            f"{len(existing)} output file(s) already exist, e.g. {existing[0]}; "
+            "pass --skip-existing to resume a run or --overwrite to replace them"
+        )
+    return jobs, skipped

@@ -1,0 +1,1 @@
+"""Media in and out: listing, decoding (orientation, bit depth, alpha, limits), encoding, atomic writing."""
