@@ -5,8 +5,6 @@ import sys
 
 import pytest
 
-import chromafuse
-
 HEAVY = ("torch", "cv2", "gradio", "skimage")
 
 

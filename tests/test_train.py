@@ -164,8 +164,8 @@ def test_nan_loss_stops_with_a_clear_message_and_keeps_the_last_checkpoint(tmp_p
 def test_config_rejects_bad_values(tmp_path, photo_folder):
     with pytest.raises(ValueError, match="multiple of 32"):
         tiny_config(photo_folder, tmp_path, tmp_path, size=50)
-    with pytest.raises(ValueError, match="unknown loss 'perceptual'"):
-        tiny_config(photo_folder, tmp_path, tmp_path, losses="huber=1,perceptual=1")
+    with pytest.raises(ValueError, match="unknown loss 'lpips'"):
+        tiny_config(photo_folder, tmp_path, tmp_path, losses="huber=1,lpips=1")
     with pytest.raises(ValueError, match="not a folder"):
         tiny_config(tmp_path / "missing", tmp_path, tmp_path)
 

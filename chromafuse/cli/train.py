@@ -28,7 +28,11 @@ def train(
     time_budget: float | None = typer.Option(None, "--time-budget", help="Stop after this many minutes of training."),
     lr: float = typer.Option(5e-4, help="Peak learning rate (AdamW)."),
     warmup: int = typer.Option(200, help="Linear warm-up steps before the cosine decay."),
-    losses: str = typer.Option("huber=1,ssim=0.1", help="Weighted loss terms: mse, l1, huber, ciede, ssim, colorfulness, bins."),
+    losses: str | None = typer.Option(
+        None,
+        help="Weighted loss terms (default huber=1,ssim=0.1): mse, l1, huber, ciede, ssim, colorfulness, bins, perceptual, "
+        "gan. With --resume: the run goes on with these losses.",
+    ),
     ema: float = typer.Option(0.0, help="EMA decay of the weights (0 = off, e.g. 0.999)."),
     freeze_backbone: int = typer.Option(4, help="Freeze backbone blocks 0..N (-1 none, 15 all)."),
     folder_weight: list[str] = typer.Option(
@@ -56,7 +60,7 @@ def train(
 
     try:
         if resume is not None:
-            cfg = resume_config(resume, steps=steps, epochs=epochs, time_budget_min=time_budget)
+            cfg = resume_config(resume, steps=steps, epochs=epochs, time_budget_min=time_budget, losses=losses)
         else:
             if not data or out is None:
                 fail("give DATA folders and --out RUN_DIR (or --resume RUN_DIR)")
@@ -75,7 +79,7 @@ def train(
                 time_budget_min=time_budget,
                 lr=lr,
                 warmup_steps=warmup,
-                losses=losses,
+                losses=losses or "huber=1,ssim=0.1",
                 ema_decay=ema,
                 freeze_backbone=freeze_backbone,
                 val_every=val_every,

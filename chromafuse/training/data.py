@@ -178,7 +178,7 @@ def augment_batch(
     theta = torch.stack(
         [torch.stack([width * cos, -height * sin, centre_x], 1), torch.stack([width * sin, height * cos, centre_y], 1)], 1
     )
-    grid = F.affine_grid(theta, (batch, 3, out_size, out_size), align_corners=False)
+    grid = F.affine_grid(theta.to(images.device), (batch, 3, out_size, out_size), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False).clamp_(0.0, 1.0)
 
 

@@ -25,10 +25,13 @@ COLUMNS = [
 class TrainLog:
     def __init__(self, path: Path, loss_names: list[str], resume_step: int | None = None):
         self.path = Path(path)
-        self.columns = COLUMNS[:7] + [f"loss_{name}" for name in loss_names] + COLUMNS[7:]
         rows = self.read() if resume_step is not None and self.path.exists() else []
         # On resume, rows past the checkpoint's step are dropped: the run will write them again.
         rows = [row for row in rows if resume_step is not None and int(row["step"]) <= resume_step]
+        # A resumed run may change its losses: the earlier terms keep their columns.
+        earlier = [column for column in (rows[0] if rows else {}) if column.startswith("loss_")]
+        loss_columns = list(dict.fromkeys(earlier + [f"loss_{name}" for name in loss_names]))
+        self.columns = COLUMNS[:7] + loss_columns + COLUMNS[7:]
         self._write_all(rows)
 
     def read(self) -> list[dict[str, str]]:

@@ -1,9 +1,13 @@
 """Training losses, by name. Each takes the predicted and true ab (Lab units) and the lightness,
-and returns a scalar; ``total_loss`` combines the configured terms with their weights."""
+and returns a scalar; ``total_loss`` combines the configured terms with their weights. The
+'perceptual' (``perceptual.py``) and 'gan' (``adversarial.py``) terms run networks of their own."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +15,10 @@ import torch.nn.functional as F
 from ..color.delta_e import ciede2000
 from ..color.lab import lab_to_rgb, normalize_ab
 from ..models.ab_bins import AbBins
+
+if TYPE_CHECKING:
+    from .adversarial import Adversary
+    from .perceptual import PerceptualLoss
 
 HUBER_DELTA = 0.1  # in normalised ab units (11 Lab units): L2 near the target, L1 beyond
 
@@ -69,6 +77,30 @@ LOSSES: dict[str, LossFn] = {
 }
 
 
+@dataclass
+class LossNetworks:
+    """The networks that the 'perceptual' and 'gan' terms need, and the autocast they run under."""
+
+    perceptual: PerceptualLoss | None = None
+    adversary: Adversary | None = None
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+
+
+def _network_term(name: str, networks: LossNetworks | None, pred: torch.Tensor, true: torch.Tensor, lightness: torch.Tensor):
+    if name == "perceptual":
+        if networks is None or networks.perceptual is None:
+            raise ValueError("the 'perceptual' loss needs its feature network (LossNetworks.perceptual)")
+        with networks.autocast():
+            return networks.perceptual(_rgb(lightness, pred), _rgb(lightness, true)).float()
+    if networks is None or networks.adversary is None:
+        raise ValueError("the 'gan' loss needs its discriminator (LossNetworks.adversary)")
+    with networks.autocast():
+        return networks.adversary.generator_loss(lightness, pred)
+
+
+NETWORK_LOSSES = ("perceptual", "gan")  # terms computed by a network of their own
+
+
 def total_loss(
     terms: tuple[tuple[str, float], ...],
     pred: torch.Tensor,
@@ -76,10 +108,12 @@ def total_loss(
     lightness: torch.Tensor,
     bins: AbBins | None = None,
     bin_logits: torch.Tensor | None = None,
+    networks: LossNetworks | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Weighted sum of the named terms (computed in float32) and each term's value for logging.
 
-    The ``bins`` term is the rebalanced cross-entropy of a bins head's logits against the true ab.
+    The ``bins`` term is the rebalanced cross-entropy of a bins head's logits against the true ab;
+    ``perceptual`` and ``gan`` use the networks in ``networks``.
     """
     pred, true, lightness = pred.float(), true.float(), lightness.float()
     total = pred.new_zeros(())
@@ -89,6 +123,8 @@ def total_loss(
             if bins is None or bin_logits is None:
                 raise ValueError("the 'bins' loss needs a model with a bins head (--model-arg head=bins)")
             value = bins.cross_entropy(bin_logits, true)
+        elif name in NETWORK_LOSSES:
+            value = _network_term(name, networks, pred, true, lightness)
         else:
             value = LOSSES[name](pred, true, lightness)
         parts[name] = float(value.detach())

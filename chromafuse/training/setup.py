@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
@@ -16,9 +17,12 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from ..color.lab import rgb_to_lab
 from ..models import create_model, model_args_for
 from ..models.checkpoint import read_checkpoint
-from ..models.device import resolve_device
+from ..models.device import autocast, resolve_device
+from .adversarial import Adversary
 from .config import TrainConfig
 from .data import ImageCache, build_cache, decode_squares, resize_batch, sampling_weights, split_indices
+from .losses import LossNetworks
+from .perceptual import PerceptualLoss
 
 
 @dataclass
@@ -141,6 +145,18 @@ def count_total_steps(cfg: TrainConfig, train_images: int, world: int) -> int | 
     if cfg.epochs is not None:
         candidates.append(math.ceil(cfg.epochs * train_images / (cfg.batch_size * world)))
     return min(candidates) if candidates else None
+
+
+def make_loss_networks(cfg: TrainConfig, device: torch.device, precision: str, world: int) -> LossNetworks:
+    """The perceptual network and the discriminator, where the configured losses use them."""
+    names = {name for name, _ in cfg.loss_terms}
+    if "gan" in names and world > 1:
+        raise ValueError("the 'gan' loss trains its discriminator in one process; run it without torchrun")
+    return LossNetworks(
+        perceptual=PerceptualLoss().to(device) if "perceptual" in names else None,
+        adversary=Adversary(device, lr=cfg.lr) if "gan" in names else None,
+        autocast=functools.partial(autocast, device, precision),
+    )
 
 
 def make_ema(model: torch.nn.Module, decay: float) -> AveragedModel | None:

@@ -26,18 +26,21 @@ def new_state() -> dict:
     }
 
 
-def snapshot(state: dict, optimizer, ema, generator) -> dict:
+def snapshot(state: dict, optimizer, ema, generator, adversary=None) -> dict:
     return {
         **{k: v for k, v in state.items()},
         "optimizer": optimizer.state_dict(),
         "ema": ema.state_dict() if ema is not None else None,
+        "adversary": adversary.state_dict() if adversary is not None else None,
         "rng_torch": torch.get_rng_state(),
         "rng_data": generator.get_state(),
         "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
 
 
-def restore(path: Path, model, optimizer, ema, generator, rank: int) -> dict:
+def restore(path: Path, model, optimizer, ema, generator, rank: int, adversary=None) -> dict:
+    """Load everything ``snapshot`` saved into the run's objects; return its counters. A discriminator
+    that the saved run did not have (the 'gan' loss added on resume) starts fresh."""
     source = read_checkpoint(path)
     if source.training_state is None:
         raise ValueError(f"{path}: holds no training state to resume from")
@@ -46,6 +49,8 @@ def restore(path: Path, model, optimizer, ema, generator, rank: int) -> dict:
     optimizer.load_state_dict(saved["optimizer"])
     if ema is not None and saved.get("ema") is not None:
         ema.load_state_dict(saved["ema"])
+    if adversary is not None and saved.get("adversary") is not None:
+        adversary.load_state_dict(saved["adversary"])
     if rank == 0:  # other ranks keep their own seeded streams
         torch.set_rng_state(saved["rng_torch"])
         generator.set_state(saved["rng_data"])
@@ -60,7 +65,8 @@ def best_metrics(run_dir: Path) -> dict:
 
 
 def resume_config(run_dir: Path, **overrides) -> TrainConfig:
-    """The stored config of the run in ``run_dir``, with stopping options replaced where given."""
+    """The stored config of the run in ``run_dir``, with the options given replaced: the stopping
+    options, and the losses (a long campaign may change its method; the log records each term)."""
     source = read_checkpoint(Path(run_dir) / LAST)
     cfg = TrainConfig.from_dict(source.metadata["train_config"])
     changes = {k: v for k, v in overrides.items() if v is not None}

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from tqdm import tqdm
 
 from .. import __version__
 from ..models.checkpoint import Checkpoint, save_checkpoint
@@ -31,6 +30,7 @@ from .setup import (
     fit_colour_prior,
     lr_factor,
     make_ema,
+    make_loss_networks,
     make_optimizer,
     prepare_data,
     setup_distributed,
@@ -82,12 +82,15 @@ class _Trainer:
             self.model.to(memory_format=torch.channels_last)
         self.optimizer = make_optimizer(self.model, cfg)
         self.ema = make_ema(self.model, cfg.ema_decay)
+        self.networks = make_loss_networks(cfg, self.device, self.precision, self.world)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.device.type == "cuda" and self.precision == "fp16")
         self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + self.rank)
         self.state = new_state()
         if resume:
-            self.state = restore(self.run_dir / LAST, self.model, self.optimizer, self.ema, self.generator, self.rank)
-        loss_names = [name for name, _ in cfg.loss_terms]
+            self.state = restore(
+                self.run_dir / LAST, self.model, self.optimizer, self.ema, self.generator, self.rank, self.networks.adversary
+            )
+        loss_names = [name for name, _ in cfg.loss_terms] + (["disc"] if self.networks.adversary else [])
         self.log = TrainLog(self.run_dir / "log.csv", loss_names, resume_step=self.state["step"]) if self.is_main else None
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         self.net = torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids) if self.world > 1 else self.model
@@ -95,6 +98,8 @@ class _Trainer:
         self.budget_s = cfg.time_budget_min * 60.0 if cfg.time_budget_min else None
 
     def run(self) -> TrainResult:
+        from tqdm import tqdm  # here, so that the training pieces import on machines with only torch and OpenCV
+
         bar = tqdm(
             total=self.total_steps,
             initial=self.state["step"],
@@ -151,7 +156,9 @@ class _Trainer:
                 pred, logits = self.net(to_layout(lightness, self.device, self.precision), with_logits=True)
             else:
                 pred, logits = self.net(to_layout(lightness, self.device, self.precision)), None
-        loss, parts = total_loss(self.cfg.loss_terms, pred, ab, lightness, getattr(self.model, "bins", None), logits)
+        loss, parts = total_loss(
+            self.cfg.loss_terms, pred, ab, lightness, getattr(self.model, "bins", None), logits, self.networks
+        )
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"loss became {float(loss.detach())} at step {self.state['step'] + 1}; stopping. The last good checkpoint is "
@@ -165,6 +172,8 @@ class _Trainer:
         self.scaler.update()
         if self.ema is not None:
             self.ema.update_parameters(self.model)
+        if self.networks.adversary is not None:
+            parts["disc"] = self.networks.adversary.step(lightness, pred.float(), ab, self.networks.autocast())
         self.state["step"] += 1
         self.state["samples"] += self.cfg.batch_size * self.world
         self.state["elapsed_s"] += time.perf_counter() - started
@@ -227,7 +236,9 @@ class _Trainer:
             "chromafuse": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
-        training_state = snapshot(state, self.optimizer, self.ema, self.generator) if with_state else None
+        training_state = (
+            snapshot(state, self.optimizer, self.ema, self.generator, self.networks.adversary) if with_state else None
+        )
         save_checkpoint(path, Checkpoint(self.cfg.arch, self.model_args, weights_model.state_dict(), metadata, training_state))
 
 
