@@ -140,14 +140,14 @@ def test_bad_inputs_are_recorded_with_reasons_and_the_run_goes_on(tmp_path, tiny
 
 def test_colour_inputs_are_flagged_or_skipped(tmp_path, tiny_checkpoint):
     write_rgb(tmp_path / "in" / "colour.png", synthetic_photo(48, 64, seed=5))
-    report = tmp_path / "r.json"
+    report, report2 = tmp_path / "r.json", tmp_path / "r2.json"  # a report never replaces a file unless --overwrite
     assert colorize(tmp_path / "in", "-o", tmp_path / "a", "-w", tiny_checkpoint, "--report", report).exit_code == 0
     entry = json.loads(report.read_text())["files"][0]
     assert entry["status"] == "done" and entry["was_color"] and "already in colour" in entry["notes"][0]
     assert (
-        colorize(tmp_path / "in", "-o", tmp_path / "b", "-w", tiny_checkpoint, "--skip-color", "--report", report).exit_code == 0
+        colorize(tmp_path / "in", "-o", tmp_path / "b", "-w", tiny_checkpoint, "--skip-color", "--report", report2).exit_code == 0
     )
-    entry = json.loads(report.read_text())["files"][0]
+    entry = json.loads(report2.read_text())["files"][0]
     assert entry["status"] == "skipped" and not (tmp_path / "b" / "colour.png").exists()
 
 

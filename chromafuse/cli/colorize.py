@@ -49,16 +49,11 @@ def colorize(
             compare=compare,
             batch_size=batch_size,
             workers=workers,
+            report=report,
         )
         colorizer = Colorizer.load(weights, device=device, precision=precision, size=size, saturation=saturation)
         reporter = ColorizeReporter(mode="jsonl" if jsonl else "quiet" if quiet else "rich")
         summary = reporter.run(colorizer, inputs, output, options)
     except (ValueError, CheckpointError, NoDefaultModelError) as error:
         fail(str(error))
-    if report is not None:
-        import json
-
-        from ..media.images import write_atomic
-
-        write_atomic(report, json.dumps(summary.to_dict(), indent=2).encode())
     raise typer.Exit(1 if summary.count("failed") else 0)

@@ -23,6 +23,7 @@ def evaluate(
     out: Path | None = typer.Option(None, "--out", "-o", help="Write report.json, .csv, .md and .html here."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the JSON summary alone here."),
     junit_path: Path | None = typer.Option(None, "--junit", help="Write JUnit XML here."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace report files that exist."),
     min_psnr: float | None = typer.Option(None, help="Fail (exit 1) when mean PSNR is lower."),
     min_ssim: float | None = typer.Option(None, help="Fail when mean SSIM is lower."),
     max_mse: float | None = typer.Option(None, help="Fail when mean MSE is higher."),
@@ -36,7 +37,7 @@ def evaluate(
     """Score colorizations against colour references (PSNR, SSIM, MSE, CIEDE2000, colourfulness)."""
     import json
 
-    from ..evaluation.report import junit, markdown, summary_json, write_reports
+    from ..evaluation.report import check_report_paths, junit, markdown, summary_json, write_reports
     from ..evaluation.runner import EvaluateConfig, Thresholds
     from ..evaluation.runner import evaluate as run_evaluation
     from ..inference.colorizer import NoDefaultModelError
@@ -60,6 +61,7 @@ def evaluate(
             thresholds=thresholds,
             progress=not quiet,
         )
+        check_report_paths([reference, pred], out, json_path, junit_path, overwrite)
         result = run_evaluation(cfg)
     except (ValueError, CheckpointError, NoDefaultModelError) as error:
         fail(str(error))

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -37,7 +38,7 @@ class ColorizeReporter:
             summary = run_colorize(colorizer, inputs, output, options)
             for result in summary.results:
                 if result.status == "failed":
-                    self.console.print(f"[red]failed[/] {result.input}: {result.reason}", highlight=False)
+                    self.console.print(f"[red]failed[/] {escape(result.input)}: {escape(result.reason)}", highlight=False)
             return summary
         return self._run_rich(colorizer, inputs, output, options)
 
@@ -50,7 +51,7 @@ class ColorizeReporter:
 
     def _run_rich(self, colorizer, inputs, output, options) -> RunSummary:
         self.console.print(
-            f"model [bold]{colorizer.name}[/] ({colorizer.weights}) on {colorizer.device}, "
+            f"model [bold]{escape(colorizer.name)}[/] ({escape(str(colorizer.weights))}) on {colorizer.device}, "
             f"{colorizer.precision}, render {colorizer.size}px",
             highlight=False,
         )
@@ -66,7 +67,7 @@ class ColorizeReporter:
 
             def on_result(result: FileResult) -> None:
                 if result.status == "failed":
-                    progress.console.print(f"[red]failed[/] {result.input}: {result.reason}", highlight=False)
+                    progress.console.print(f"[red]failed[/] {escape(result.input)}: {escape(result.reason)}", highlight=False)
                 elapsed = progress.tasks[0].elapsed or 0
                 done = progress.tasks[0].completed + 1
                 progress.update(task, advance=1, rate=f"{done / elapsed:.1f} img/s" if elapsed else "")
@@ -77,7 +78,7 @@ class ColorizeReporter:
                 output,
                 options,
                 on_result=on_result,
-                on_note=lambda note: progress.console.print(f"[yellow]note[/] {note}"),
+                on_note=lambda note: progress.console.print(f"[yellow]note[/] {escape(note)}", highlight=False),
             )
         table = Table(title=None, show_header=True)
         for name in ("done", "skipped", "failed", "images/s", "seconds"):

@@ -5,13 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from .options import err, fail
 
 
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to bind (default: this machine only)."),
-    port: int = typer.Option(7860, help="Port to listen on."),
+    port: int = typer.Option(7860, min=1, max=65535, help="Port to listen on."),
     weights: Path | None = typer.Option(None, "--weights", "-w", help="Checkpoint to use (default: the bundled model)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option("auto", help="auto, fp32, fp16 or bf16."),
@@ -34,7 +35,7 @@ def serve(
         fail(str(error))
     limits = ServeLimits(max_file_mb=max_file_mb, max_pixels=int(max_megapixels * 1e6))
     try:
-        run_server(colorizer, host, port, limits, announce=lambda line: err.print(line, highlight=False))
+        run_server(colorizer, host, port, limits, announce=lambda line: err.print(escape(line), highlight=False))
     except OSError as error:
         fail(f"cannot serve on {host}:{port}: {error}")
     except KeyboardInterrupt:

@@ -24,10 +24,13 @@ def export(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace TARGET if it exists."),
 ) -> None:
     """Strip a checkpoint to its weights for shipping (no optimiser state; fp16 by default)."""
+    from ..media.images import check_output_file
     from ..models.checkpoint import CheckpointError, export_checkpoint
 
-    if target.exists() and not overwrite:
-        fail(f"{target} exists; pass --overwrite to replace it")
+    try:
+        check_output_file(target, "export", {checkpoint.resolve()}, overwrite)
+    except ValueError as error:
+        fail(str(error))
     given = {"render_size": render_size, "saturation": saturation, "name": name}
     extra: dict[str, object] = {key: value for key, value in given.items() if value is not None}
     if card:

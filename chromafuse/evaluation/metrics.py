@@ -49,12 +49,22 @@ def colorfulness(rgb: np.ndarray) -> float:
     return float(np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2))
 
 
+MIN_SIDE = 3  # SSIM's smallest window
+
+
+def check_scorable(ref: np.ndarray) -> None:
+    """Refuse an image too small for every metric to be defined (SSIM needs a 3x3 window)."""
+    if min(ref.shape[:2]) < MIN_SIDE:
+        raise ValueError(
+            f"{ref.shape[1]}x{ref.shape[0]} px is too small to score: SSIM needs at least {MIN_SIDE} px on each side"
+        )
+
+
 def ssim(pred: np.ndarray, ref: np.ndarray) -> float:
     """scikit-image SSIM; images under 7 px on a side use the largest odd window that fits."""
+    check_scorable(ref)
     side = min(ref.shape[:2])
     window = 7 if side >= 7 else side - (1 - side % 2)
-    if window < 3:
-        return float("nan")
     return float(structural_similarity(ref, pred, channel_axis=-1, data_range=255, win_size=window))
 
 

@@ -11,7 +11,7 @@ import math
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from ..media.images import write_atomic
+from ..media.images import check_output_file, list_images, write_atomic
 from .metrics import METRICS
 from .runner import Evaluation, ModelScores
 
@@ -153,14 +153,29 @@ def junit(result: Evaluation, misses: list[str]) -> str:
     )
 
 
+REPORT_FILES = ("report.json", "report.csv", "report.md", "report.html")
+
+
+def check_report_paths(
+    inputs: list[Path | None], out_dir: Path | None, json_path: Path | None, junit_path: Path | None, overwrite: bool
+) -> None:
+    """Before any scoring: every report goes to a new file (or ``overwrite``), never onto an input image
+    (the references and predictions in the folders ``inputs``) and never onto a folder."""
+    protected = {path.resolve() for folder in inputs if folder is not None for path in list_images([Path(folder)])}
+    if out_dir is not None:
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ValueError(f"--out {out_dir}: is a file; give a folder for the reports")
+        for name in REPORT_FILES:
+            check_output_file(out_dir / name, "--out", protected, overwrite)
+    for path, what in ((json_path, "--json"), (junit_path, "--junit")):
+        if path is not None:
+            check_output_file(path, what, protected, overwrite)
+
+
 def write_reports(result: Evaluation, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = {
-        "report.json": json.dumps(full_json(result), indent=2),
-        "report.csv": _csv_text(result),
-        "report.md": markdown(result),
-        "report.html": html_report(result),
-    }
+    texts = [json.dumps(full_json(result), indent=2), _csv_text(result), markdown(result), html_report(result)]
+    files = dict(zip(REPORT_FILES, texts))
     for name, text in files.items():
         write_atomic(out_dir / name, text.encode())
     return [out_dir / name for name in files]

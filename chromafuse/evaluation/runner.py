@@ -18,7 +18,7 @@ from tqdm import tqdm
 from ..color.fullres import lightness_of
 from ..inference.colorizer import Colorizer
 from ..media.images import ImageReadError, list_images, read_image
-from .metrics import METRIC_SETTINGS, METRICS, aggregate, score_pair
+from .metrics import METRIC_SETTINGS, METRICS, aggregate, check_scorable, score_pair
 
 PROTOCOLS = ("native", "256")
 THUMBNAILS_KEPT = 60  # the worst images keep thumbnails for the HTML report
@@ -160,7 +160,8 @@ def evaluate(cfg: EvaluateConfig) -> Evaluation:
             for key in keys[start : start + cfg.batch_size]:
                 try:
                     ref = load_reference(refs[key], cfg.protocol)
-                except ImageReadError as error:
+                    check_scorable(ref)
+                except (ImageReadError, ValueError) as error:
                     result.failed.append((str(refs[key]), str(error)))
                     continue
                 gray = gray_of(ref)
@@ -195,8 +196,9 @@ def _evaluate_predictions(cfg: EvaluateConfig, refs: dict[str, Path], baseline: 
     for key in tqdm(sorted(k for k in refs if k in preds), desc="evaluate", unit="img", disable=not cfg.progress):
         try:
             ref = load_reference(refs[key], "native")
+            check_scorable(ref)
             pred = read_image(preds[key]).rgb8()
-        except ImageReadError as error:
+        except (ImageReadError, ValueError) as error:
             result.failed.append((key, str(error)))
             continue
         if pred.shape != ref.shape:

@@ -51,7 +51,7 @@ class Colorizer:
         model, checkpoint = load_checkpoint(path, torch_device)
         if uses_channels_last(torch_device, resolved):
             model.to(memory_format=torch.channels_last)
-        render = size or int(checkpoint.metadata.get("render_size") or getattr(model, "native_size", 256))
+        render = size if size is not None else int(checkpoint.metadata.get("render_size") or getattr(model, "native_size", 256))
         chroma_gain = float(saturation if saturation is not None else checkpoint.metadata.get("saturation", 1.0))
         check_render_settings(render, chroma_gain)
         return cls(model, checkpoint, path, torch_device, resolved, render, chroma_gain)

@@ -8,6 +8,7 @@ never imports this module at load time.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 from collections.abc import Callable
@@ -176,7 +177,7 @@ def run_colorize(
             raise
     order = {str(j.source): i for i, j in enumerate(jobs)}
     results.sort(key=lambda r: order.get(r.input, -1))
-    return RunSummary(
+    summary = RunSummary(
         results,
         time.perf_counter() - started,
         colorizer.name,
@@ -185,3 +186,6 @@ def run_colorize(
         colorizer.precision,
         colorizer.size,
     )
+    if options.report is not None:
+        write_atomic(options.report, json.dumps(summary.to_dict(), indent=2).encode())
+    return summary

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..media.images import DEFAULT_MAX_PIXELS, OUTPUT_EXTENSIONS, expand_inputs
+from ..media.images import DEFAULT_MAX_PIXELS, OUTPUT_EXTENSIONS, check_output_file, expand_inputs
 
 WRITABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 
@@ -24,6 +24,7 @@ class ColorizeOptions:
     batch_size: int = 8
     workers: int = 2
     max_pixels: int = DEFAULT_MAX_PIXELS
+    report: Path | None = None  # a JSON manifest of every file, written at the end
 
     def __post_init__(self):
         if self.ext not in ("same", *OUTPUT_EXTENSIONS):
@@ -100,6 +101,8 @@ def output_path(relative: Path, out_dir: Path, options: ColorizeOptions) -> Path
 
 def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tuple[list[Job], list[FileResult]]:
     """Map inputs to outputs and refuse, before any work, collisions and overwrites."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: the output must be a folder, and this is a file")
     pairs = expand_inputs(inputs, options.recursive)
     if not pairs:
         raise ValueError(f"no image files found in {', '.join(inputs)}")
@@ -121,6 +124,10 @@ def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tup
             skipped.append(FileResult(str(source), str(output), "skipped", "output exists (--skip-existing)"))
             continue
         jobs.append(Job(source, output, compare))
+    if options.report is not None:
+        check_output_file(options.report, "--report", sources, options.overwrite)
+        if str(options.report.resolve()).casefold() in claimed:
+            raise ValueError(f"--report {options.report}: is where an output image goes; choose another file name")
     existing = [j.output for j in jobs if j.output.exists() or (j.compare and j.compare.exists())]
     if existing and not options.overwrite:
         raise ValueError(

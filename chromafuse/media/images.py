@@ -235,6 +235,18 @@ def _match_depth(alpha: np.ndarray, dtype) -> np.ndarray:
     return (alpha.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
 
 
+def check_output_file(path: Path, what: str, protected: set[Path] = frozenset(), overwrite: bool = False) -> None:
+    """The one check before chromafuse writes a file the user named: never onto a folder, never onto one
+    of the run's inputs (``protected``, resolved paths), never over an existing file unless ``overwrite``."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what} {path}: is a folder; give a file name")
+    if path.resolve() in protected:
+        raise ValueError(f"{what} {path}: is one of this run's inputs and is never overwritten")
+    if path.exists() and not overwrite:
+        raise ValueError(f"{what} {path} exists; pass --overwrite to replace it")
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a hidden temporary file beside ``path``, then rename: never a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
