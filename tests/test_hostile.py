@@ -2,6 +2,7 @@
 the file, the right exit code, and nothing of the user's lost (issue 19)."""
 
 import json
+import os
 
 import cv2
 import numpy as np
@@ -107,3 +108,54 @@ def test_export_never_writes_onto_its_source_a_folder_or_an_existing_file(tmp_pa
 def test_serve_refuses_a_port_outside_1_to_65535(port, bound):
     result = runner.invoke(app, ["serve", "--port", port])
     assert result.exit_code == 2 and "Invalid value for '--port'" in result.output and bound in result.output
+
+
+def _failures(result) -> dict[str, str]:
+    records = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    return {r["input"]: r["reason"] for r in records if r.get("event") == "file" and r["status"] == "failed"}
+
+
+def test_unreadable_folders_dangling_links_and_link_loops_are_failures_not_silence(tmp_path, photo, monkeypatch):
+    root = photo.parent
+    (root / "dangling.png").symlink_to(tmp_path / "nowhere.png")
+    (root / "sub").mkdir()
+    (root / "sub" / "loop").symlink_to(root, target_is_directory=True)
+    locked = root / "locked"
+    write_rgb(locked / "unseen.png", synthetic_photo(16, 16, seed=2))
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # a folder this user may not list (chmod 0 does not stop root, who runs CI)
+        if os.fspath(path) == str(locked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    result = runner.invoke(app, ["colorize", str(root), "-o", str(tmp_path / "out"), "--jsonl"])
+    failures = _failures(result)
+    assert result.exit_code == 1 and set(failures) == {str(root / "dangling.png"), str(root / "sub" / "loop"), str(locked)}
+    assert "symbolic link to a file that does not exist" in failures[str(root / "dangling.png")]
+    assert "symbolic-link loop" in failures[str(root / "sub" / "loop")]
+    assert "cannot be read (Permission denied)" in failures[str(locked)]
+    assert (tmp_path / "out" / "photo.png").exists() and not (tmp_path / "out" / "sub").exists()
+
+
+def test_an_output_folder_inside_the_input_folder_is_not_read_as_input_and_resumes(tmp_path, photo):
+    root = photo.parent
+    out = root / "colour"
+    first = runner.invoke(app, ["colorize", str(root), "-o", str(out)])
+    assert first.exit_code == 0 and (out / "photo.png").exists()
+    again = runner.invoke(app, ["colorize", str(root), "-o", str(out), "--skip-existing", "--jsonl"])
+    records = [json.loads(line) for line in again.output.splitlines() if line.startswith("{")]
+    files = [r for r in records if r.get("event") == "file"]
+    assert again.exit_code == 0 and [(r["input"], r["status"]) for r in files] == [(str(photo), "skipped")]
+    assert not (out / "colour").exists()
+
+
+def test_a_compare_strip_that_cannot_be_written_leaves_no_output_for_skip_existing_to_trust(tmp_path):
+    thin = write_rgb(tmp_path / "in" / "thin.png", np.full((1, 40000, 3), 128, np.uint8))  # strip: 80000 px, over JPEG's limit
+    out = tmp_path / "out"
+    first = runner.invoke(app, ["colorize", str(thin), "-o", str(out), "--compare", "--jsonl"])
+    assert first.exit_code == 1 and str(thin) in _failures(first)
+    assert not (out / "thin.png").exists() and not (out / "thin-compare.jpg").exists()
+    resumed = runner.invoke(app, ["colorize", str(thin), "-o", str(out), "--compare", "--skip-existing", "--jsonl"])
+    assert resumed.exit_code == 1 and str(thin) in _failures(resumed)  # tried again, not counted as done

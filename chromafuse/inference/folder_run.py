@@ -40,10 +40,10 @@ def _decode(job: Job, size: int, max_pixels: int) -> tuple[DecodedImage, np.ndar
 def _write(job: Job, image: DecodedImage, lightness: np.ndarray, ab_small: np.ndarray, options: ColorizeOptions) -> list[str]:
     rgb = join_lab(lightness, upsample_ab(ab_small, *lightness.shape), image.bit_depth)
     data, notes = encode_image(rgb, image.alpha, job.output.suffix, options.quality)
-    write_atomic(job.output, data)
-    if job.compare is not None:
+    if job.compare is not None:  # first: an output on disk means its file is complete (--skip-existing trusts it)
         strip = np.concatenate([gray_from_lightness(lightness, 8), to_uint8(rgb)], axis=1)
         write_atomic(job.compare, encode_image(strip, None, ".jpg", 90)[0])
+    write_atomic(job.output, data)
     return notes
 
 

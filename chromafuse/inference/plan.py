@@ -103,11 +103,13 @@ def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tup
     """Map inputs to outputs and refuse, before any work, collisions and overwrites."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir}: the output must be a folder, and this is a file")
-    pairs = expand_inputs(inputs, options.recursive)
-    if not pairs:
+    problems: list[tuple[str, str]] = []
+    pairs = expand_inputs(inputs, options.recursive, problems, exclude=out_dir)
+    if not pairs and not problems:
         raise ValueError(f"no image files found in {', '.join(inputs)}")
     sources = {p.resolve() for p, _ in pairs}
-    jobs, skipped, claimed = [], [], {}
+    jobs, claimed = [], {}
+    settled = [FileResult(path, None, "failed", reason) for path, reason in problems]  # said, and the run exits 1
     for source, relative in pairs:
         output = output_path(relative, out_dir, options)
         compare = output.with_name(f"{output.stem}-compare.jpg") if options.compare else None
@@ -121,7 +123,7 @@ def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tup
             if target.resolve() in sources:
                 raise ValueError(f"{target} is an input file and would be overwritten; choose another output folder or --suffix")
         if output.exists() and options.skip_existing:
-            skipped.append(FileResult(str(source), str(output), "skipped", "output exists (--skip-existing)"))
+            settled.append(FileResult(str(source), str(output), "skipped", "output exists (--skip-existing)"))
             continue
         jobs.append(Job(source, output, compare))
     if options.report is not None:
@@ -134,4 +136,4 @@ def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tup
             f"{len(existing)} output file(s) already exist, e.g. {existing[0]}; "
             "pass --skip-existing to resume a run or --overwrite to replace them"
         )
-    return jobs, skipped
+    return jobs, settled
