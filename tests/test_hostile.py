@@ -159,3 +159,88 @@ def test_a_compare_strip_that_cannot_be_written_leaves_no_output_for_skip_existi
     assert not (out / "thin.png").exists() and not (out / "thin-compare.jpg").exists()
     resumed = runner.invoke(app, ["colorize", str(thin), "-o", str(out), "--compare", "--skip-existing", "--jsonl"])
     assert resumed.exit_code == 1 and str(thin) in _failures(resumed)  # tried again, not counted as done
+
+
+def _asymmetric() -> np.ndarray:
+    base = np.zeros((20, 30, 3), np.uint8)
+    base[:5, :10] = (255, 0, 0)
+    base[-3:, -4:] = (0, 0, 255)
+    base[8:12, 12:20] = (0, 255, 0)
+    return base
+
+
+@pytest.mark.parametrize("fmt, ext", [("JPEG", ".jpg"), ("PNG", ".png"), ("WEBP", ".webp"), ("TIFF", ".tif")])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientation_is_applied_exactly_once_in_every_format(tmp_path, fmt, ext, orientation):
+    from PIL import Image, ImageOps
+
+    from chromafuse.media.images import read_image
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / f"o{ext}"
+    options = {"quality": 100} if fmt == "JPEG" else {"lossless": True} if fmt == "WEBP" else {}
+    Image.fromarray(_asymmetric()).save(path, format=fmt, exif=exif, **options)
+    with Image.open(path) as image:  # the independent reference: Pillow's own EXIF transpose
+        expected = np.asarray(ImageOps.exif_transpose(image).convert("RGB")).astype(int)
+    got = read_image(path).pixels.astype(int)
+    assert got.shape == expected.shape and np.abs(got - expected).max() <= 40
+
+
+def test_a_jpeg_corrupt_in_the_middle_fails_with_its_name(tmp_path):
+    data = bytearray(cv2.imencode(".jpg", synthetic_photo(256, 256, seed=4))[1].tobytes())
+    for i in range(len(data) // 2, len(data) // 2 + 1500, 7):
+        data[i] = 0xFF if i % 2 else 0x00
+    broken = tmp_path / "in" / "broken.jpg"
+    broken.parent.mkdir()
+    broken.write_bytes(bytes(data))
+    assert data.rfind(b"\xff\xd9") > len(data) - 4  # the end marker is intact
+    result = runner.invoke(app, ["colorize", str(broken), "-o", str(tmp_path / "out"), "--jsonl"])
+    assert result.exit_code == 1 and "corrupt JPEG data" in _failures(result)[str(broken)]
+    assert not (tmp_path / "out" / "broken.jpg").exists()
+
+
+def test_a_gray_png_with_a_transparency_chunk_keeps_its_transparency(tmp_path):
+    from PIL import Image
+
+    from chromafuse.media.images import read_image
+
+    gray = np.tile(np.arange(0, 250, 10, dtype=np.uint8), (8, 1))
+    path = tmp_path / "in" / "clear.png"
+    path.parent.mkdir()
+    Image.fromarray(gray, mode="L").save(path, transparency=100)  # level 100 is transparent
+    decoded = read_image(path)
+    assert decoded.alpha is not None and decoded.alpha[0, 10] == 0 and decoded.alpha[0, 9] == 255
+    result = runner.invoke(app, ["colorize", str(path), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0
+    written = cv2.imread(str(tmp_path / "out" / "clear.png"), cv2.IMREAD_UNCHANGED)
+    assert written.shape == (8, 25, 4) and written[0, 10, 3] == 0 and written[0, 9, 3] == 255
+
+
+def test_pillow_follows_our_pixel_limit_and_headers_come_before_reading(tmp_path):
+    from chromafuse.media.images import ImageReadError, read_image
+    from tests.test_colorize import crafted_png
+
+    big = tmp_path / "95mp.png"
+    big.write_bytes(crafted_png(11_000, 8_700))  # 95.7 MP: under our 200 MP limit, over Pillow's 89 MP warning
+    with pytest.raises(ImageReadError) as under:
+        read_image(big)
+    assert "bomb" not in str(under.value) and "limit" not in str(under.value)  # refused only for its broken data
+    with pytest.raises(ImageReadError, match="^refused: 11000x8700 is over the limit of 50,000,000 pixels$"):
+        read_image(big, max_pixels=50_000_000)
+    huge = tmp_path / "huge.jpg"
+    with huge.open("wb") as handle:  # 3 GB, sparse: a reader that reads it whole would need 3 GB of memory
+        handle.truncate(3 * 1024**3)
+    with pytest.raises(ImageReadError, match="not an image"):
+        read_image(huge)
+
+
+def test_training_refuses_what_colorize_refuses(tmp_path):
+    from chromafuse.training.data import build_cache
+    from tests.test_colorize import crafted_png
+
+    folder = tmp_path / "photos"
+    write_rgb(folder / "good.png", synthetic_photo(80, 80, seed=6))
+    (folder / "huge.png").write_bytes(crafted_png(20_000, 20_000))
+    cache = build_cache([folder], 64, tmp_path / "cache", min_side=32)
+    assert len(cache.files) == 1 and cache.skipped == {"over_pixel_limit": 1}

@@ -7,6 +7,7 @@ EXIF orientation.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import tempfile
@@ -139,26 +140,41 @@ def expand_inputs(
     return pairs
 
 
-def _header(data: bytes, max_pixels: int) -> tuple[str, str, int]:
-    """(format, mode, EXIF orientation) from the header alone; refuses bombs and non-images."""
+def _header(source, max_pixels: int) -> tuple[str, str, int, bool]:
+    """(format, mode, EXIF orientation, has a transparency chunk) from the header alone (``source``: a file
+    object or bytes); refuses bombs and non-images before their data is read."""
     import io
 
+    if max_pixels > (Image.MAX_IMAGE_PIXELS or max_pixels):
+        Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's own bomb guard follows our limit (never lowered)
     with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit decides, below
         try:
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
                 width, height = image.size
+                if width * height > max_pixels:  # before anything reads further into the file
+                    raise ImageReadError(f"refused: {width}x{height} is over the limit of {max_pixels:,} pixels")
                 fmt, mode = image.format or "unknown", image.mode
                 orientation = image.getexif().get(0x0112, 1) if fmt in ("JPEG", "TIFF", "WEBP", "PNG") else 1
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+                transparency = "transparency" in image.info
+        except ImageReadError:
+            raise
+        except Image.DecompressionBombError:
             raise ImageReadError("refused: too many pixels (decompression bomb?)") from None
         except UnidentifiedImageError:
             raise ImageReadError("not an image (unrecognised format)") from None
         except (OSError, SyntaxError, ValueError) as error:
             raise ImageReadError(f"unreadable image header: {error}") from None
-    if width * height > max_pixels:
-        raise ImageReadError(f"refused: {width}x{height} is over the limit of {max_pixels:,} pixels")
-    return fmt, mode, int(orientation) if isinstance(orientation, int) else 1
+    return fmt, mode, int(orientation) if isinstance(orientation, int) else 1, transparency
+
+
+def check_header(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Raise ImageReadError unless ``path`` starts like an image within the pixel limit (reads the header only)."""
+    try:
+        with open(path, "rb") as handle:
+            _header(handle, max_pixels)
+    except OSError as error:
+        raise ImageReadError(f"cannot read file: {error.strerror or error}") from None
 
 
 def _check_complete(fmt: str, data: bytes) -> None:
@@ -201,27 +217,60 @@ def color_spread(pixels: np.ndarray) -> float:
 def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     """Decode one file; raises ImageReadError with the reason when it is not a usable image."""
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            if os.fstat(handle.fileno()).st_size == 0:
+                raise ImageReadError("empty file (0 bytes)")
+            fmt, mode, orientation, transparency = _header(handle, max_pixels)  # before reading the rest
+            handle.seek(0)
+            data = handle.read()
     except OSError as error:
         raise ImageReadError(f"cannot read file: {error.strerror or error}") from None
-    if not data:
-        raise ImageReadError("empty file (0 bytes)")
-    fmt, mode, orientation = _header(data, max_pixels)
     _check_complete(fmt, data)
-    if mode in PILLOW_MODES:
+    if fmt == "JPEG":
+        array = _decode_jpeg(data)
+    elif mode in PILLOW_MODES or (transparency and mode in ("L", "RGB")):  # palette, CMYK, a tRNS chunk
         array = _decode_with_pillow(data)
     else:
         array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if array is None:
         raise ImageReadError(f"corrupt or truncated {fmt} data")
-    if orientation in _ORIENT:
+    if orientation in _ORIENT and not (fmt == "TIFF" and _opencv_orients_tiff()):
         array = np.ascontiguousarray(_ORIENT[orientation](array))
     pixels, alpha, depth = _split_channels(array)
     return DecodedImage(pixels, alpha, depth, color_spread(pixels) > COLOR_SPREAD_8BIT, fmt)
 
 
+@functools.lru_cache(maxsize=1)
+def _opencv_orients_tiff() -> bool:
+    """Whether this OpenCV applies a TIFF's orientation tag itself (OpenCV 5 does, with IMREAD_UNCHANGED):
+    asked once of a 2x1 TIFF flipped left-right by its tag, so that orientation is applied exactly once."""
+    import io
+
+    buffer = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 2
+    Image.fromarray(np.array([[0, 255]], np.uint8)).save(buffer, format="TIFF", exif=exif)
+    decoded = cv2.imdecode(np.frombuffer(buffer.getvalue(), np.uint8), cv2.IMREAD_UNCHANGED)
+    return decoded is not None and int(decoded.reshape(-1)[0]) == 255
+
+
 # Palette and CMYK images go through Pillow, which converts them to RGB(A) correctly.
 PILLOW_MODES = {"P", "PA", "CMYK"}
+
+
+def _decode_jpeg(data: bytes) -> np.ndarray:
+    """JPEG through Pillow, which fails on corrupt entropy-coded data where OpenCV returns gray rows."""
+    import io
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            if image.mode == "CMYK":
+                image = image.convert("RGB")
+            pixels = np.asarray(image)
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageReadError(f"corrupt JPEG data ({error})") from None
+    return pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
 
 
 def _decode_with_pillow(data: bytes) -> np.ndarray | None:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..color.lab import rgb_to_lab
-from ..media.images import COLOR_SPREAD_8BIT, color_spread, list_images
+from ..media.images import COLOR_SPREAD_8BIT, ImageReadError, check_header, color_spread, list_images
 
 
 @dataclass
@@ -52,7 +52,11 @@ def _group_of(path: Path, root: Path, multiple_roots: bool) -> str:
 
 
 def _decode_for_cache(path: Path, size: int, min_side: int) -> tuple[np.ndarray | None, str | None]:
-    """Returns (image, None) or (None, reason) with reason in unreadable / grayscale / too small."""
+    """Returns (image, None) or (None, reason) with reason in unreadable / over_pixel_limit / grayscale / too_small."""
+    try:
+        check_header(path)  # the pixel limit colorize uses, before the file is read whole
+    except ImageReadError as error:
+        return None, "over_pixel_limit" if "limit" in str(error) or "bomb" in str(error) else "unreadable"
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError:
