@@ -23,7 +23,6 @@ import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -33,7 +32,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a bare checkout, not installed
 
-from chromafuse.models import model_args_for  # noqa: E402
 from chromafuse.models.checkpoint import Checkpoint, build_model, read_checkpoint, save_checkpoint  # noqa: E402
 from chromafuse.models.device import autocast, resolve_device, resolve_precision, to_layout, uses_channels_last  # noqa: E402
 from chromafuse.training.adversarial import Adversary  # noqa: E402
@@ -159,9 +157,6 @@ def train(
     images = torch.from_numpy(_decode_blob(folder, "train", workers)).to(device)
     val = torch.from_numpy(_decode_blob(folder, "val", workers)).permute(0, 3, 1, 2).float().div(255.0)
     source = read_checkpoint(folder / "weights.pt")
-    model_args = model_args_for(source.arch, **source.model_args)
-    if "pretrained_backbone" in model_args:  # the packed weights replace the ImageNet ones anyway
-        source = replace(source, model_args={**model_args, "pretrained_backbone": False})
     model = build_model(source, folder / "weights.pt").float().to(device)
     if uses_channels_last(device, precision):
         model.to(memory_format=torch.channels_last)

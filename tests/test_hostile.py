@@ -244,3 +244,45 @@ def test_training_refuses_what_colorize_refuses(tmp_path):
     (folder / "huge.png").write_bytes(crafted_png(20_000, 20_000))
     cache = build_cache([folder], 64, tmp_path / "cache", min_side=32)
     assert len(cache.files) == 1 and cache.skipped == {"over_pixel_limit": 1}
+
+
+def test_a_multi_page_tiff_says_that_only_its_first_page_was_colorized(tmp_path):
+    from PIL import Image
+
+    pages = [Image.fromarray(np.full((16, 16), level, np.uint8)) for level in (40, 120, 200)]
+    path = tmp_path / "in" / "scan.tif"
+    path.parent.mkdir()
+    pages[0].save(path, save_all=True, append_images=pages[1:])
+    result = runner.invoke(app, ["colorize", str(path), "-o", str(tmp_path / "out"), "--jsonl"])
+    files = [json.loads(line) for line in result.output.splitlines() if line.startswith('{"event": "file"')]
+    assert result.exit_code == 0 and files[0]["notes"] == ["only the first of its 3 pages (frames) was colorized"]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"state_dict": [1, 2, 3]}, "'state_dict' is not a mapping of tensor names to tensors"),
+        ({"state_dict": {"conv.weight": "not a tensor"}}, "'state_dict' is not a mapping of tensor names to tensors"),
+        ({"model_args": ["width", 8]}, "'model_args' is list, not a mapping"),
+        ({"model_args": {"no_such_argument": 1}}, "cannot build model"),
+        ({"arch": 42}, "'arch' is int, not a model name"),
+    ],
+)
+def test_a_checkpoint_with_the_right_marker_but_malformed_contents_is_a_usage_error(
+    tmp_path, photo, tiny_checkpoint, change, message
+):
+    import torch
+
+    payload = torch.load(tiny_checkpoint, weights_only=True)
+    bad = tmp_path / "bad.ckpt"
+    torch.save({**payload, **change}, bad)
+    result = runner.invoke(app, ["colorize", str(photo), "-o", str(tmp_path / "out"), "-w", str(bad)])
+    assert result.exit_code == 2 and "bad.ckpt" in result.output and message in result.output, result.output
+
+
+def test_a_training_run_folder_that_is_a_file_is_a_usage_error_and_the_file_is_kept(tmp_path, photo_folder):
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    result = runner.invoke(app, ["train", str(photo_folder), "--out", str(target), "--steps", "1"])
+    assert result.exit_code == 2 and "notes.txt: the run folder must be a folder" in result.output
+    assert target.read_text() == "mine"

@@ -133,3 +133,47 @@ def test_page_colorizes_an_upload_in_a_real_browser(server, tmp_path):
     assert requested_hosts == {"127.0.0.1"}  # no CDN, fonts or analytics
     if os.environ.get("CHROMAFUSE_SCREENSHOT"):
         Path(os.environ["CHROMAFUSE_SCREENSHOT"]).write_bytes((tmp_path / "page.png").read_bytes())
+
+
+def test_sigterm_stops_the_server_and_removes_its_results_folder(tmp_path):
+    pytest.importorskip("gradio", reason='the web extra is not installed (pip install "chromafuse[web]")')
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    log_path = tmp_path / "serve.log"
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "TMPDIR": str(scratch)}
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "chromafuse", "serve", "--port", str(_free_port())],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        deadline = time.monotonic() + 120
+        while "chromafuse serve: http" not in log_path.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("server did not start:\n" + log_path.read_text())
+            time.sleep(0.5)
+        assert len(list(scratch.glob("chromafuse-serve-*"))) == 1
+        process.terminate()  # SIGTERM
+        assert process.wait(timeout=60) == 0
+    assert list(scratch.glob("chromafuse-serve-*")) == []
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is absent (Debian: apt-get install chromium)")
+def test_a_non_image_beside_a_photo_is_named_and_the_photo_still_colorized(server, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
+    photo = _gray_photo(tmp_path / "good.jpg")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a photo")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1100})
+        page.goto(server)
+        page.locator("#uploads input[type=file]").set_input_files([str(photo), str(notes)])
+        page.locator("#colorize").click()
+        page.locator("#result-0 img").first.wait_for(timeout=120_000)
+        status = page.locator("#status").inner_text()
+        assert page.locator("#result-1").count() == 0
+        browser.close()
+    assert "Colorized 1 photo" in status and "notes.txt: not an image" in status

@@ -128,6 +128,7 @@ class _Pipeline:
             result = FileResult(
                 str(job.source), str(job.output), "done", seconds=t0, width=width, height=height, was_color=image.is_color
             )
+            result.notes += image.notes
             if image.is_color:
                 result.notes.append("input is already in colour: colorized from its lightness")
             self.writing.append((result, self.writers.submit(_write, job, image, lightness, ab, self.options)))

@@ -12,7 +12,7 @@ import glob
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -46,6 +46,7 @@ class DecodedImage:
     bit_depth: int  # 8 or 16
     is_color: bool
     source_format: str
+    notes: list[str] = field(default_factory=list)  # what the user should know, e.g. pages left out
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -140,8 +141,8 @@ def expand_inputs(
     return pairs
 
 
-def _header(source, max_pixels: int) -> tuple[str, str, int, bool]:
-    """(format, mode, EXIF orientation, has a transparency chunk) from the header alone (``source``: a file
+def _header(source, max_pixels: int) -> tuple[str, str, int, bool, int]:
+    """(format, mode, EXIF orientation, has a transparency chunk, frames) from the header alone (``source``: a file
     object or bytes); refuses bombs and non-images before their data is read."""
     import io
 
@@ -157,6 +158,7 @@ def _header(source, max_pixels: int) -> tuple[str, str, int, bool]:
                 fmt, mode = image.format or "unknown", image.mode
                 orientation = image.getexif().get(0x0112, 1) if fmt in ("JPEG", "TIFF", "WEBP", "PNG") else 1
                 transparency = "transparency" in image.info
+                frames = getattr(image, "n_frames", 1)
         except ImageReadError:
             raise
         except Image.DecompressionBombError:
@@ -165,7 +167,7 @@ def _header(source, max_pixels: int) -> tuple[str, str, int, bool]:
             raise ImageReadError("not an image (unrecognised format)") from None
         except (OSError, SyntaxError, ValueError) as error:
             raise ImageReadError(f"unreadable image header: {error}") from None
-    return fmt, mode, int(orientation) if isinstance(orientation, int) else 1, transparency
+    return fmt, mode, int(orientation) if isinstance(orientation, int) else 1, transparency, frames
 
 
 def check_header(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
@@ -220,7 +222,7 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage
         with open(path, "rb") as handle:
             if os.fstat(handle.fileno()).st_size == 0:
                 raise ImageReadError("empty file (0 bytes)")
-            fmt, mode, orientation, transparency = _header(handle, max_pixels)  # before reading the rest
+            fmt, mode, orientation, transparency, frames = _header(handle, max_pixels)  # before reading the rest
             handle.seek(0)
             data = handle.read()
     except OSError as error:
@@ -237,7 +239,8 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage
     if orientation in _ORIENT and not (fmt == "TIFF" and _opencv_orients_tiff()):
         array = np.ascontiguousarray(_ORIENT[orientation](array))
     pixels, alpha, depth = _split_channels(array)
-    return DecodedImage(pixels, alpha, depth, color_spread(pixels) > COLOR_SPREAD_8BIT, fmt)
+    notes = [f"only the first of its {frames} pages (frames) was colorized"] if frames > 1 else []
+    return DecodedImage(pixels, alpha, depth, color_spread(pixels) > COLOR_SPREAD_8BIT, fmt, notes)
 
 
 @functools.lru_cache(maxsize=1)

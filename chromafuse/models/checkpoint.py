@@ -85,6 +85,14 @@ def read_checkpoint(path: str | os.PathLike) -> Checkpoint:
     for key in ("arch", "model_args", "state_dict"):
         if key not in payload:
             raise CheckpointError(f"{path}: checkpoint lacks '{key}'")
+    if not isinstance(payload["arch"], str):
+        raise CheckpointError(f"{path}: 'arch' is {type(payload['arch']).__name__}, not a model name")
+    for key in ("model_args", "metadata"):
+        if not isinstance(payload.get(key, {}), dict):
+            raise CheckpointError(f"{path}: '{key}' is {type(payload[key]).__name__}, not a mapping")
+    state = payload["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise CheckpointError(f"{path}: 'state_dict' is not a mapping of tensor names to tensors")
     return Checkpoint(
         arch=payload["arch"],
         model_args=dict(payload["model_args"]),

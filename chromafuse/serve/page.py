@@ -11,7 +11,9 @@ import importlib.util
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import time
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -134,9 +136,7 @@ def build_app(colorizer: Colorizer, workroot: Path, limits: ServeLimits = ServeL
         gr.Markdown(f"# chromafuse\nBlack-and-white photos in, colour out. Model: **{colorizer.name}**.")
         with gr.Row():
             with gr.Column(scale=2):
-                files = gr.File(
-                    label="Photos (drag and drop one or many)", file_count="multiple", file_types=["image"], elem_id="uploads"
-                )
+                files = gr.File(label="Photos (drag and drop one or many)", file_count="multiple", elem_id="uploads")
             with gr.Column(scale=1):
                 size = gr.Slider(128, 512, value=colorizer.size, step=32, label="Render size (px)")
                 saturation = gr.Slider(0.0, 2.0, value=colorizer.saturation, step=0.05, label="Saturation")
@@ -164,9 +164,14 @@ def build_app(colorizer: Colorizer, workroot: Path, limits: ServeLimits = ServeL
 
 
 def serve(colorizer: Colorizer, host: str = "127.0.0.1", port: int = 7860, limits: ServeLimits = ServeLimits(), announce=print):
-    """Start the page and block until Ctrl-C."""
+    """Start the page and block until Ctrl-C or SIGTERM; either removes the results folder."""
     import gradio as gr
 
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt  # SIGTERM (systemd, docker stop, kill) cleans up as Ctrl-C does
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, interrupt) if in_main_thread else None
     workroot = Path(tempfile.mkdtemp(prefix="chromafuse-serve-"))
     app = build_app(colorizer, workroot, limits)
     system_fonts = ["ui-sans-serif", "system-ui", "sans-serif"]
@@ -190,5 +195,9 @@ def serve(colorizer: Colorizer, host: str = "127.0.0.1", port: int = 7860, limit
         announce(f"chromafuse serve: {local_url} (model {colorizer.name}; Ctrl-C to stop)")
         app.block_thread()
     finally:
-        app.close()
-        shutil.rmtree(workroot, ignore_errors=True)
+        try:
+            app.close()
+        finally:
+            shutil.rmtree(workroot, ignore_errors=True)
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)

@@ -79,6 +79,8 @@ class TrainConfig:
         for folder in (*self.data_dirs, *([self.val_dir] if self.val_dir else [])):
             if not Path(folder).is_dir():
                 raise ValueError(f"{folder}: not a folder")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise ValueError(f"{self.out}: the run folder must be a folder, and this is a file")
         check_side("size", self.size)
         check_side("val size", self.val_size)
         for folder, factor in self.folder_weights.items():
