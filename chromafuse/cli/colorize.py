@@ -27,6 +27,7 @@ def colorize(
     workers: int = typer.Option(2, help="Decode and encode threads."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option("auto", help="auto, fp32, fp16 or bf16."),
+    backend: str = typer.Option("auto", help="auto, torch or onnx (ONNX Runtime, for .onnx files from chromafuse export)."),
     report: Path | None = typer.Option(None, "--report", help="Write a JSON manifest of every file here."),
     jsonl: bool = typer.Option(False, "--jsonl", help="Print one JSON line per file (for scripts)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
@@ -51,7 +52,7 @@ def colorize(
             workers=workers,
             report=report,
         )
-        colorizer = Colorizer.load(weights, device=device, precision=precision, size=size, saturation=saturation)
+        colorizer = Colorizer.load(weights, device=device, precision=precision, size=size, saturation=saturation, backend=backend)
         reporter = ColorizeReporter(mode="jsonl" if jsonl else "quiet" if quiet else "rich")
         summary = reporter.run(colorizer, inputs, output, options)
     except (ValueError, CheckpointError, NoDefaultModelError) as error:

@@ -32,6 +32,7 @@ def evaluate(
     batch_size: int = typer.Option(8, "--batch-size", "-b"),
     device: str = typer.Option("auto"),
     precision: str = typer.Option("auto"),
+    backend: str = typer.Option("auto", help="auto, torch or onnx (ONNX Runtime, for .onnx files from chromafuse export)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Score colorizations against colour references (PSNR, SSIM, MSE, CIEDE2000, colourfulness)."""
@@ -58,6 +59,7 @@ def evaluate(
             precision,
             batch_size,
             saturation=saturation,
+            backend=backend,
             thresholds=thresholds,
             progress=not quiet,
         )

@@ -16,6 +16,7 @@ def serve(
     weights: Path | None = typer.Option(None, "--weights", "-w", help="Checkpoint to use (default: the bundled model)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option("auto", help="auto, fp32, fp16 or bf16."),
+    backend: str = typer.Option("auto", help="auto, torch or onnx (ONNX Runtime, for .onnx files from chromafuse export)."),
     max_file_mb: int = typer.Option(50, help="Largest upload accepted, in MB."),
     max_megapixels: float = typer.Option(50.0, help="Largest image accepted, in megapixels."),
 ) -> None:
@@ -30,7 +31,7 @@ def serve(
     if max_file_mb < 1 or max_megapixels <= 0:
         fail("--max-file-mb must be >= 1 and --max-megapixels > 0")
     try:
-        colorizer = Colorizer.load(weights, device, precision)
+        colorizer = Colorizer.load(weights, device, precision, backend=backend)
     except (ValueError, CheckpointError, NoDefaultModelError) as error:
         fail(str(error))
     limits = ServeLimits(max_file_mb=max_file_mb, max_pixels=int(max_megapixels * 1e6))

@@ -12,7 +12,7 @@ from .options import err, fail, key_values
 
 def export(
     checkpoint: Path = typer.Argument(..., help="A training checkpoint (e.g. RUN/best.ckpt)."),
-    target: Path = typer.Argument(..., help="Where to write the small inference checkpoint."),
+    target: Path = typer.Argument(..., help="Where to write the small inference checkpoint (.pt), or an ONNX model (.onnx)."),
     fp32: bool = typer.Option(False, "--fp32", help="Keep fp32 weights (default: fp16, half the size)."),
     render_size: int | None = typer.Option(None, help="Default render size to record for colorize."),
     name: str | None = typer.Option(None, help="Model name to record."),
@@ -25,7 +25,7 @@ def export(
 ) -> None:
     """Strip a checkpoint to its weights for shipping (no optimiser state; fp16 by default)."""
     from ..media.images import check_output_file
-    from ..models.checkpoint import CheckpointError, export_checkpoint
+    from ..models.checkpoint import CheckpointError, export_checkpoint, prepare_export
 
     try:
         check_output_file(target, "export", {checkpoint.resolve()}, overwrite)
@@ -36,7 +36,13 @@ def export(
     if card:
         extra["card"] = key_values("--card", card, "KEY=TEXT")
     try:
-        path = export_checkpoint(checkpoint, target, half=not fp32, temperature=temperature, **extra)
+        if target.suffix.lower() == ".onnx":  # ONNX Runtime's format: fp32, checked against torch first
+            from ..models.onnx_export import export_onnx
+
+            path, difference = export_onnx(prepare_export(checkpoint, target, temperature, **extra), target, str(checkpoint))
+            err.print(f"checked against torch on 4 photos: largest ab difference {difference:.2g}")
+        else:
+            path = export_checkpoint(checkpoint, target, half=not fp32, temperature=temperature, **extra)
     except (ValueError, CheckpointError) as error:
         fail(str(error))
     err.print(f"wrote {escape(str(path))} ({path.stat().st_size / 1e6:.1f} MB)")

@@ -66,6 +66,7 @@ class EvaluateConfig:
     thresholds: Thresholds = Thresholds()
     progress: bool = True
     saturation: float | None = None
+    backend: str = "auto"
 
     def __post_init__(self):
         if not Path(self.reference_dir).is_dir():
@@ -150,7 +151,7 @@ def evaluate(cfg: EvaluateConfig) -> Evaluation:
     baseline = ModelScores("gray input (baseline)", "-")
     if cfg.pred_dir is not None:
         return _evaluate_predictions(cfg, refs, baseline)
-    colorizers = [Colorizer.load(w, cfg.device, cfg.precision, cfg.size, cfg.saturation) for w in cfg.weights]
+    colorizers = [Colorizer.load(w, cfg.device, cfg.precision, cfg.size, cfg.saturation, cfg.backend) for w in cfg.weights]
     models = [ModelScores(_label(c, i, len(colorizers)), str(c.weights)) for i, c in enumerate(colorizers)]
     result = Evaluation(cfg.protocol, str(cfg.reference_dir), models, baseline, render_size=colorizers[0].size)
     keys = sorted(refs)

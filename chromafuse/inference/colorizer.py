@@ -13,10 +13,14 @@ import torch
 from ..color.fullres import join_lab, lightness_of, render_lightness, upsample_ab
 from ..models.checkpoint import Checkpoint, check_render_settings, load_checkpoint
 from ..models.device import autocast, resolve_device, resolve_precision, uses_channels_last
+from .onnx_model import OnnxModel
 
 
 def default_weights_path() -> Path:
     return Path(__file__).parent.parent / "weights" / "default.pt"
+
+
+BACKENDS = ("auto", "torch", "onnx")
 
 
 class NoDefaultModelError(FileNotFoundError):
@@ -25,7 +29,7 @@ class NoDefaultModelError(FileNotFoundError):
 
 @dataclass
 class Colorizer:
-    model: torch.nn.Module
+    model: torch.nn.Module | OnnxModel  # called on L (B, 1, S, S), returns ab
     checkpoint: Checkpoint
     weights: Path
     device: torch.device
@@ -41,16 +45,36 @@ class Colorizer:
         precision: str = "auto",
         size: int | None = None,
         saturation: float | None = None,
+        backend: str = "auto",
     ) -> Colorizer:
-        """Load a checkpoint (default: the model shipped with the package) for inference."""
+        """Load a checkpoint (default: the model shipped with the package) for inference.
+
+        ``backend``: 'torch', 'onnx' (ONNX Runtime on the CPU, for ``.onnx`` files that ``chromafuse
+        export`` writes) or 'auto' (ONNX Runtime for ``.onnx`` files, torch otherwise)."""
         path = Path(weights) if weights is not None else default_weights_path()
         if weights is None and not path.exists():
             raise NoDefaultModelError("no default model is installed with this chromafuse; pass --weights PATH to a checkpoint")
-        torch_device = resolve_device(device)
-        resolved = resolve_precision(precision, torch_device)
-        model, checkpoint = load_checkpoint(path, torch_device)
-        if uses_channels_last(torch_device, resolved):
-            model.to(memory_format=torch.channels_last)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        is_onnx = path.suffix.lower() == ".onnx"
+        if backend == "torch" and is_onnx:
+            raise ValueError(f"{path}: an ONNX file runs on --backend onnx (or auto), not torch")
+        if backend == "onnx" and not is_onnx:
+            raise ValueError(f"{path}: --backend onnx runs .onnx files; write one with: chromafuse export {path} model.onnx")
+        if is_onnx:
+            torch_device = resolve_device(device)
+            if torch_device.type != "cpu" or precision not in ("auto", "fp32"):
+                raise ValueError(
+                    f"{path}: ONNX models run on the CPU in fp32 here (got --device {device}, --precision {precision})"
+                )
+            model = OnnxModel(path)
+            checkpoint, resolved = model.checkpoint, "fp32"
+        else:
+            torch_device = resolve_device(device)
+            resolved = resolve_precision(precision, torch_device)
+            model, checkpoint = load_checkpoint(path, torch_device)
+            if uses_channels_last(torch_device, resolved):
+                model.to(memory_format=torch.channels_last)
         render = size if size is not None else int(checkpoint.metadata.get("render_size") or getattr(model, "native_size", 256))
         chroma_gain = float(saturation if saturation is not None else checkpoint.metadata.get("saturation", 1.0))
         check_render_settings(render, chroma_gain)

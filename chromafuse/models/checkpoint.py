@@ -134,12 +134,12 @@ def check_render_settings(render_size: int | None = None, saturation: float | No
         raise ValueError(f"saturation must be between 0 and 4, got {saturation}")
 
 
-def export_checkpoint(
-    source: str | os.PathLike, target: str | os.PathLike, half: bool = True, temperature: float | None = None, **metadata: Any
-) -> Path:
-    """Write a small inference checkpoint: weights (fp16 by default) and metadata, no training state.
-    ``temperature`` sets the decoding temperature of a bins head (lower: more vivid); metadata such as
-    ``render_size``, ``saturation``, ``name`` and ``card`` (a dict of text) is recorded as given."""
+def prepare_export(
+    source: str | os.PathLike, target: str | os.PathLike, temperature: float | None = None, **metadata: Any
+) -> Checkpoint:
+    """The checkpoint an export writes: weights and metadata, no training state. ``temperature`` sets the
+    decoding temperature of a bins head (lower: more vivid); metadata such as ``render_size``,
+    ``saturation``, ``name`` and ``card`` (a dict of text) is recorded as given."""
     check_render_settings(metadata.get("render_size"), metadata.get("saturation"))
     checkpoint = read_checkpoint(source)
     model_args = dict(checkpoint.model_args)
@@ -151,9 +151,14 @@ def export_checkpoint(
         model_args["temperature"] = float(temperature)
     checkpoint = replace(checkpoint, model_args=model_args)
     build_model(checkpoint, source)  # refuse to export weights that do not load
-    target = Path(target)
-    if target.resolve() == Path(source).resolve():
+    if Path(target).resolve() == Path(source).resolve():
         raise ValueError(f"{target}: export would overwrite its source")
-    merged = {**checkpoint.metadata, **metadata}
-    save_checkpoint(target, Checkpoint(checkpoint.arch, model_args, checkpoint.state_dict, merged), half=half)
-    return target
+    return Checkpoint(checkpoint.arch, model_args, checkpoint.state_dict, {**checkpoint.metadata, **metadata})
+
+
+def export_checkpoint(
+    source: str | os.PathLike, target: str | os.PathLike, half: bool = True, temperature: float | None = None, **metadata: Any
+) -> Path:
+    """Write a small inference checkpoint (fp16 by default); see :func:`prepare_export`."""
+    save_checkpoint(Path(target), prepare_export(source, target, temperature, **metadata), half=half)
+    return Path(target)

@@ -1,0 +1,65 @@
+"""The model's forward pass per backend, side by side in one run (interleaved repeats): torch fp32,
+torch bf16 (where the CPU has it) and ONNX Runtime fp32 on the same weights, batch and render size.
+
+    python benchmarks/backend_throughput.py                      # the bundled model, render 256, batch 8
+    python benchmarks/backend_throughput.py --weights RUN/best.ckpt --batch 16 --repeats 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from chromafuse import Colorizer
+from chromafuse.inference.colorizer import default_weights_path
+from chromafuse.models.checkpoint import prepare_export
+from chromafuse.models.device import cpu_supports_bf16
+from chromafuse.models.onnx_export import export_onnx
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, default=default_weights_path())
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--calls", type=int, default=4, help="forward calls per timing")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as scratch:
+        onnx_path = Path(scratch) / "model.onnx"
+        _, difference = export_onnx(prepare_export(args.weights, onnx_path, render_size=args.size), onnx_path, str(args.weights))
+        backends = {"torch fp32": Colorizer.load(args.weights, device="cpu", precision="fp32", size=args.size)}
+        if cpu_supports_bf16():
+            backends["torch bf16"] = Colorizer.load(args.weights, device="cpu", precision="bf16", size=args.size)
+        backends["onnxruntime fp32"] = Colorizer.load(onnx_path)
+        lightness = np.random.default_rng(0).uniform(0, 100, (args.batch, args.size, args.size)).astype(np.float32)
+        rates: dict[str, list[float]] = {name: [] for name in backends}
+        for colorizer in backends.values():
+            colorizer.predict_ab(lightness)  # warm-up
+        for _ in range(args.repeats):
+            for name, colorizer in backends.items():
+                start = time.perf_counter()
+                for _ in range(args.calls):
+                    colorizer.predict_ab(lightness)
+                rates[name].append(args.calls * args.batch / (time.perf_counter() - start))
+    print(
+        f"{args.weights.name}, render {args.size}, batch {args.batch}, {torch.get_num_threads()} threads, "
+        f"bf16 on this CPU: {cpu_supports_bf16()}; ONNX vs torch fp32 largest ab difference {difference:.2g}"
+    )
+    base = statistics.median(rates["torch fp32"])
+    for name, values in rates.items():
+        median = statistics.median(values)
+        print(
+            f"{median:7.1f} images/s ({median / base:4.2f}x torch fp32)  {name}   runs: {', '.join(f'{v:.1f}' for v in values)}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""An exported colorizer run by ONNX Runtime on the CPU, called like the torch model: L (B, 1, S, S)
+in Lab units -> ab (B, 2, S, S). Its name, render size and card come from the file's metadata."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from ..models.checkpoint import Checkpoint
+from ..models.onnx_export import require_onnx
+
+
+class OnnxModel:
+    def __init__(self, path: Path, threads: int | None = None):
+        require_onnx("onnxruntime")
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads() or (os.cpu_count() or 1)
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # ONNX Runtime raises its own exception types for files it cannot use
+            raise ValueError(f"{path}: not an ONNX model ONNX Runtime can run ({str(error).splitlines()[0]})") from None
+        meta = self.session.get_modelmeta().custom_metadata_map
+        try:
+            self.checkpoint = Checkpoint(meta["arch"], json.loads(meta["model_args"]), {}, json.loads(meta["metadata"]))
+        except (KeyError, ValueError):
+            raise ValueError(f"{path}: not exported by chromafuse (no chromafuse metadata)") from None
+        self.native_size = int(self.checkpoint.metadata.get("render_size") or 256)
+
+    def __call__(self, lightness: torch.Tensor) -> torch.Tensor:
+        ab = self.session.run(None, {"lightness": lightness.detach().float().cpu().contiguous().numpy()})[0]
+        return torch.from_numpy(ab)

@@ -1,0 +1,70 @@
+"""The ONNX path: export checked against torch, metadata carried, the same colours through ONNX Runtime."""
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from chromafuse import Colorizer
+from chromafuse.cli import app
+from tests.conftest import synthetic_photo, write_rgb
+
+pytest.importorskip("onnxruntime", reason='the onnx extra is not installed (pip install "chromafuse[onnx]")')
+pytest.importorskip("onnxscript", reason='the onnx extra is not installed (pip install "chromafuse[onnx]")')
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_checkpoint, tmp_path_factory):
+    target = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
+    result = runner.invoke(
+        app,
+        ["export", str(tiny_checkpoint), str(target), "--name", "tiny-onnx", "--render-size", "96", "--card", "data=generated"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "largest ab difference" in result.output
+    return target
+
+
+def test_the_onnx_model_predicts_what_the_torch_model_predicts_at_any_batch(tiny_checkpoint, exported):
+    torch_model = Colorizer.load(tiny_checkpoint, precision="fp32", size=96)
+    onnx_model = Colorizer.load(exported)
+    assert onnx_model.name == "tiny-onnx" and onnx_model.size == 96 and onnx_model.precision == "fp32"
+    assert onnx_model.checkpoint.metadata["card"] == {"data": "generated"}
+    for batch in (1, 3):
+        lightness = np.random.default_rng(batch).uniform(0, 100, (batch, 96, 96)).astype(np.float32)
+        assert np.abs(onnx_model.predict_ab(lightness) - torch_model.predict_ab(lightness)).max() < 1e-3
+
+
+def test_colorize_with_an_onnx_file_gives_the_torch_colours(tmp_path, tiny_checkpoint, exported):
+    photo = write_rgb(tmp_path / "in" / "p.png", cv2.cvtColor(synthetic_photo(70, 90, seed=9), cv2.COLOR_RGB2GRAY))
+    for name, extra in (
+        ("torch", ["-w", str(tiny_checkpoint), "--precision", "fp32", "--size", "96"]),
+        ("onnx", ["-w", str(exported)]),
+    ):
+        result = runner.invoke(app, ["colorize", str(photo), "-o", str(tmp_path / name), *extra, "--backend", "auto"])
+        assert result.exit_code == 0, result.output
+    a, b = (cv2.imread(str(tmp_path / name / "p.png")).astype(int) for name in ("torch", "onnx"))
+    assert a.shape == (70, 90, 3) and np.abs(a - b).max() <= 1
+
+
+def test_backend_mismatches_and_a_missing_runtime_are_clear_usage_errors(tmp_path, tiny_checkpoint, exported, monkeypatch):
+    photo = write_rgb(tmp_path / "in" / "p.png", synthetic_photo(32, 32, seed=1))
+    onnx_for_pt = runner.invoke(
+        app, ["colorize", str(photo), "-o", str(tmp_path / "a"), "-w", str(tiny_checkpoint), "--backend", "onnx"]
+    )
+    assert onnx_for_pt.exit_code == 2 and "chromafuse export" in onnx_for_pt.output
+    torch_for_onnx = runner.invoke(
+        app, ["colorize", str(photo), "-o", str(tmp_path / "b"), "-w", str(exported), "--backend", "torch"]
+    )
+    assert torch_for_onnx.exit_code == 2 and "runs on --backend onnx" in torch_for_onnx.output
+    not_onnx = tmp_path / "fake.onnx"
+    not_onnx.write_bytes(b"not a model")
+    bad = runner.invoke(app, ["colorize", str(photo), "-o", str(tmp_path / "c"), "-w", str(not_onnx)])
+    assert bad.exit_code == 2 and "fake.onnx: not an ONNX model" in bad.output
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real_find_spec(name, *a))
+    missing = runner.invoke(app, ["colorize", str(photo), "-o", str(tmp_path / "d"), "-w", str(exported)])
+    assert missing.exit_code == 2 and 'pip install "chromafuse[onnx]"' in missing.output
