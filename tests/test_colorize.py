@@ -227,7 +227,7 @@ def test_usage_errors_exit_2(tmp_path, tiny_checkpoint):
 def test_atomic_write_leaves_nothing_on_interrupt(tmp_path, monkeypatch):
     import os
 
-    from chromafuse.media.images import write_atomic
+    from chromafuse.media.files import write_atomic
 
     def interrupted(src, dst):
         raise KeyboardInterrupt

@@ -42,7 +42,7 @@ def evaluate(
     from ..evaluation.runner import EvaluateConfig, Thresholds
     from ..evaluation.runner import evaluate as run_evaluation
     from ..inference.colorizer import NoDefaultModelError
-    from ..media.images import write_atomic
+    from ..media.files import write_atomic
     from ..models.checkpoint import CheckpointError
 
     if compare_weights and weights:

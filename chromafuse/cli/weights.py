@@ -24,7 +24,7 @@ def export(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace TARGET if it exists."),
 ) -> None:
     """Strip a checkpoint to its weights for shipping (no optimiser state; fp16 by default)."""
-    from ..media.images import check_output_file
+    from ..media.files import check_output_file
     from ..models.checkpoint import CheckpointError, export_checkpoint, prepare_export
 
     try:

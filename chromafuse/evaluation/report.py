@@ -11,7 +11,8 @@ import math
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from ..media.images import check_output_file, list_images, write_atomic
+from ..media.files import check_output_file, write_atomic
+from ..media.listing import list_images
 from .metrics import METRICS
 from .runner import Evaluation, ModelScores
 

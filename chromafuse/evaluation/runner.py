@@ -17,7 +17,8 @@ from tqdm import tqdm
 
 from ..color.fullres import lightness_of
 from ..inference.colorizer import Colorizer
-from ..media.images import ImageReadError, list_images, read_image
+from ..media.images import ImageReadError, read_image
+from ..media.listing import list_images
 from .metrics import METRIC_SETTINGS, METRICS, aggregate, check_scorable, score_pair
 
 PROTOCOLS = ("native", "256")

@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from ..color.fullres import gray_from_lightness, join_lab, lightness_of, render_lightness, to_uint8, upsample_ab
-from ..media.images import DecodedImage, ImageReadError, encode_image, read_image, write_atomic
+from ..media.files import write_atomic
+from ..media.images import DecodedImage, ImageReadError, encode_image, read_image
 from .plan import ColorizeOptions, FileResult, Job, RunSummary, plan_jobs
 
 if TYPE_CHECKING:

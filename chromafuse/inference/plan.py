@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..media.images import DEFAULT_MAX_PIXELS, OUTPUT_EXTENSIONS, check_output_file, expand_inputs
+from ..media.files import check_output_file
+from ..media.images import DEFAULT_MAX_PIXELS, OUTPUT_EXTENSIONS
+from ..media.listing import expand_inputs
 
 WRITABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..media.images import write_atomic
+from ..media.files import write_atomic
 from .registry import check_side, create_model
 
 FORMAT = "chromafuse-checkpoint"

@@ -21,7 +21,8 @@ from pathlib import Path
 
 from ..color.fullres import gray_from_lightness, lightness_of
 from ..inference.colorizer import Colorizer
-from ..media.images import ImageReadError, encode_image, read_image, write_atomic
+from ..media.files import write_atomic
+from ..media.images import ImageReadError, encode_image, read_image
 
 INSTALL_HINT = 'the web page needs the "web" extra: pip install "chromafuse[web]"'
 

@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from ..color.lab import rgb_to_lab
-from ..media.images import COLOR_SPREAD_8BIT, ImageReadError, check_header, color_spread, list_images
+from ..media.images import COLOR_SPREAD_8BIT, ImageReadError, check_header, color_spread
+from ..media.listing import list_images
 
 
 @dataclass
