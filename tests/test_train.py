@@ -303,3 +303,17 @@ def test_select_target_keeps_the_checkpoint_with_the_best_logged_target(tmp_path
     assert len(rows) == 4
     best = max(rows, key=lambda r: float(r["val_target"]))
     assert read_checkpoint(tmp_path / "run" / "best.ckpt").metadata["step"] == int(best["step"]) == result.best_step
+
+
+def test_the_colourfulness_term_cannot_be_raised_by_a_band_along_the_border():
+    rng = np.random.default_rng(3)
+    lightness = torch.from_numpy(rng.uniform(30, 70, (2, 1, 64, 64))).float()
+    true = torch.from_numpy(rng.normal(0, 25, (2, 2, 64, 64))).float()
+    dull = true * 0.3
+    banded = dull.clone()
+    banded[..., :6, :] = torch.tensor([-40.0, -40.0])[:, None, None]  # a saturated cyan band on the top rows
+    terms = (("colorfulness", 1.0),)
+    assert float(total_loss(terms, banded, true, lightness)[0]) == pytest.approx(
+        float(total_loss(terms, dull, true, lightness)[0])
+    )
+    assert float(total_loss(terms, dull, true, lightness)[0]) > float(total_loss(terms, true, true, lightness)[0]) == 0.0

@@ -55,6 +55,17 @@ def colorfulness(rgb: torch.Tensor) -> torch.Tensor:
     return std + 0.3 * mean
 
 
+COLOUR_MARGIN = 0.125  # share of each side left out of the colourfulness term
+
+
+def _interior(lightness: torch.Tensor, ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The central part of L and ab, without a margin of COLOUR_MARGIN of the height and width on each side."""
+    h, w = lightness.shape[-2:]
+    top, left = int(h * COLOUR_MARGIN), int(w * COLOUR_MARGIN)
+    window = (..., slice(top, h - top), slice(left, w - left))
+    return lightness[window], ab[window]
+
+
 def _rgb(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     return lab_to_rgb(torch.cat([lightness, ab], dim=1))
 
@@ -70,9 +81,11 @@ LOSSES: dict[str, LossFn] = {
     "ciede": lambda pred, true, lightness: (
         ciede2000(torch.cat([lightness, pred], dim=1), torch.cat([lightness, true], dim=1)).mean() / 100.0
     ),
-    # Penalise only missing colour (prediction duller than the truth), scaled to ~[0, 1].
+    # Penalise only missing colour (prediction duller than the truth), scaled to ~[0, 1], measured away from
+    # the borders: on whole images a network learns to paint a saturated band along the edge (it can see the
+    # edge through its padding), which raises colourfulness at no cost to the content.
     "colorfulness": lambda pred, true, lightness: (
-        F.relu(colorfulness(_rgb(lightness, true)) - colorfulness(_rgb(lightness, pred))).mean() / 100.0
+        F.relu(colorfulness(_rgb(*_interior(lightness, true))) - colorfulness(_rgb(*_interior(lightness, pred)))).mean() / 100.0
     ),
 }
 
