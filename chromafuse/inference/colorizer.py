@@ -61,8 +61,8 @@ class Colorizer:
             raise ValueError(f"{path}: an ONNX file runs on --backend onnx (or auto), not torch")
         if backend == "onnx" and not is_onnx:
             raise ValueError(f"{path}: --backend onnx runs .onnx files; write one with: chromafuse export {path} model.onnx")
+        torch_device = resolve_device(device)
         if is_onnx:
-            torch_device = resolve_device(device)
             if torch_device.type != "cpu" or precision not in ("auto", "fp32"):
                 raise ValueError(
                     f"{path}: ONNX models run on the CPU in fp32 here (got --device {device}, --precision {precision})"
@@ -70,7 +70,6 @@ class Colorizer:
             model = OnnxModel(path)
             checkpoint, resolved = model.checkpoint, "fp32"
         else:
-            torch_device = resolve_device(device)
             resolved = resolve_precision(precision, torch_device)
             model, checkpoint = load_checkpoint(path, torch_device)
             if uses_channels_last(torch_device, resolved):
