@@ -68,3 +68,28 @@ def test_backend_mismatches_and_a_missing_runtime_are_clear_usage_errors(tmp_pat
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real_find_spec(name, *a))
     missing = runner.invoke(app, ["colorize", str(photo), "-o", str(tmp_path / "d"), "-w", str(exported)])
     assert missing.exit_code == 2 and 'pip install "chromafuse[onnx]"' in missing.output
+
+
+def test_auto_runs_the_bundled_model_on_onnx_runtime_where_torch_would_run_fp32(tmp_path, monkeypatch):
+    import chromafuse.models.device as device
+    from chromafuse.inference.onnx_model import OnnxModel
+
+    monkeypatch.setenv("CHROMAFUSE_CACHE", str(tmp_path / "cache"))
+    gray = cv2.cvtColor(synthetic_photo(60, 80, seed=2), cv2.COLOR_RGB2GRAY)
+    torch_fp32 = Colorizer.load(precision="fp32", backend="torch")
+    monkeypatch.setattr(device, "cpu_supports_bf16", lambda: False)  # a CPU like the AMD EPYCs without AVX512-BF16
+    first = Colorizer.load()
+    assert isinstance(first.model, OnnxModel) and first.name == torch_fp32.name and first.size == torch_fp32.size
+    built = list((tmp_path / "cache" / "onnx").glob("default-*.onnx"))
+    assert len(built) == 1
+    stamp = built[0].stat().st_mtime_ns
+    again = Colorizer.load()
+    assert isinstance(again.model, OnnxModel) and built[0].stat().st_mtime_ns == stamp  # built once, then reused
+    assert np.abs(again.colorize(gray).astype(int) - torch_fp32.colorize(gray).astype(int)).max() <= 1
+    assert not isinstance(Colorizer.load(backend="torch").model, OnnxModel)
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real_find_spec(name, *a))
+    monkeypatch.setenv("CHROMAFUSE_CACHE", str(tmp_path / "other"))
+    assert not isinstance(Colorizer.load().model, OnnxModel)  # without the extra: torch, silently

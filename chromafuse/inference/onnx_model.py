@@ -9,8 +9,9 @@ from pathlib import Path
 
 import torch
 
-from ..models.checkpoint import Checkpoint
-from ..models.onnx_export import require_onnx
+from ..media.files import cache_dir
+from ..models.checkpoint import Checkpoint, prepare_export
+from ..models.onnx_export import export_onnx, require_onnx
 
 
 class OnnxModel:
@@ -34,3 +35,23 @@ class OnnxModel:
     def __call__(self, lightness: torch.Tensor) -> torch.Tensor:
         ab = self.session.run(None, {"lightness": lightness.detach().float().cpu().contiguous().numpy()})[0]
         return torch.from_numpy(ab)
+
+
+def bundled_onnx(weights: Path) -> Path | None:
+    """An ONNX build of ``weights`` in the user's cache, made once (atomically, keyed by the file's hash);
+    None when the onnx extra is not installed or the build fails (with a warning)."""
+    import hashlib
+    import importlib.util
+    import warnings
+
+    if any(importlib.util.find_spec(name) is None for name in ("onnxruntime", "onnx", "onnxscript")):
+        return None
+    key = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
+    target = cache_dir() / "onnx" / f"{Path(weights).stem}-{key}.onnx"
+    if not target.exists():
+        try:
+            export_onnx(prepare_export(weights, target), target, str(weights))
+        except (ValueError, RuntimeError) as error:
+            warnings.warn(f"could not build an ONNX model of {weights} ({error}); using torch", stacklevel=2)
+            return None
+    return target

@@ -8,6 +8,12 @@ import tempfile
 from pathlib import Path
 
 
+def cache_dir() -> Path:
+    """Where chromafuse keeps what it can rebuild (decoded training photos, ONNX builds): CHROMAFUSE_CACHE
+    or ~/.cache/chromafuse."""
+    return Path(os.environ.get("CHROMAFUSE_CACHE", Path.home() / ".cache" / "chromafuse"))
+
+
 def check_output_file(path: Path, what: str, protected: set[Path] = frozenset(), overwrite: bool = False) -> None:
     """The one check before chromafuse writes a file the user named: never onto a folder, never onto one
     of the run's inputs (``protected``, resolved paths), never over an existing file unless ``overwrite``."""

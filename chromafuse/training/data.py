@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..color.lab import rgb_to_lab
+from ..media.files import cache_dir as default_cache_dir
 from ..media.images import COLOR_SPREAD_8BIT, ImageReadError, check_header, color_spread
 from ..media.listing import list_images
 
@@ -79,10 +80,6 @@ def _cache_key(files: list[Path], size: int, min_side: int) -> str:
         stat = path.stat()
         digest.update(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("CHROMAFUSE_CACHE", Path.home() / ".cache" / "chromafuse"))
 
 
 def build_cache(roots: list[Path], size: int, cache_dir: Path | None = None, min_side: int = 64, workers: int = 2) -> ImageCache:
