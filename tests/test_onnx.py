@@ -48,12 +48,15 @@ def test_colorize_with_an_onnx_file_gives_the_torch_colours(tmp_path, tiny_check
     assert a.shape == (70, 90, 3) and np.abs(a - b).max() <= 1
 
 
-def test_backend_mismatches_and_a_missing_runtime_are_clear_usage_errors(tmp_path, tiny_checkpoint, exported, monkeypatch):
+def test_backend_onnx_builds_a_checkpoint_once_and_mismatches_or_a_missing_runtime_are_usage_errors(
+    tmp_path, tiny_checkpoint, exported, monkeypatch
+):
     photo = write_rgb(tmp_path / "in" / "p.png", synthetic_photo(32, 32, seed=1))
+    monkeypatch.setenv("CHROMAFUSE_CACHE", str(tmp_path / "cache"))
     onnx_for_pt = runner.invoke(
         app, ["colorize", str(photo), "-o", str(tmp_path / "a"), "-w", str(tiny_checkpoint), "--backend", "onnx"]
     )
-    assert onnx_for_pt.exit_code == 2 and "chromafuse export" in onnx_for_pt.output
+    assert onnx_for_pt.exit_code == 0 and len(list((tmp_path / "cache" / "onnx").glob("tiny-*.onnx"))) == 1  # built once
     torch_for_onnx = runner.invoke(
         app, ["colorize", str(photo), "-o", str(tmp_path / "b"), "-w", str(exported), "--backend", "torch"]
     )
@@ -68,6 +71,10 @@ def test_backend_mismatches_and_a_missing_runtime_are_clear_usage_errors(tmp_pat
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real_find_spec(name, *a))
     missing = runner.invoke(app, ["colorize", str(photo), "-o", str(tmp_path / "d"), "-w", str(exported)])
     assert missing.exit_code == 2 and 'pip install "chromafuse[onnx]"' in missing.output
+    asked = runner.invoke(
+        app, ["colorize", str(photo), "-o", str(tmp_path / "e"), "-w", str(tiny_checkpoint), "--backend", "onnx"]
+    )
+    assert asked.exit_code == 2 and 'pip install "chromafuse[onnx]"' in asked.output
 
 
 def test_auto_runs_the_bundled_model_on_onnx_runtime_where_torch_would_run_fp32(tmp_path, monkeypatch):

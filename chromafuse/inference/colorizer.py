@@ -4,6 +4,7 @@ with the original L -> RGB. Works on numpy images; folder runs (``folder_run``) 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import torch
 from ..color.fullres import join_lab, lightness_of, render_lightness, upsample_ab
 from ..models.checkpoint import Checkpoint, check_render_settings, load_checkpoint
 from ..models.device import autocast, resolve_device, resolve_precision, uses_channels_last
-from .onnx_model import OnnxModel, bundled_onnx
+from .onnx_model import OnnxModel, cached_onnx, onnx_extra_installed
 
 
 def default_weights_path() -> Path:
@@ -49,9 +50,9 @@ class Colorizer:
     ) -> Colorizer:
         """Load a checkpoint (default: the model shipped with the package) for inference.
 
-        ``backend``: 'torch', 'onnx' (ONNX Runtime on the CPU, for ``.onnx`` files that ``chromafuse
-        export`` writes) or 'auto': ONNX Runtime for ``.onnx`` files, and for the bundled model on CPUs
-        where torch would run fp32 (built once into the cache, when the onnx extra is installed); torch otherwise."""
+        ``backend``: 'torch'; 'onnx' (ONNX Runtime on the CPU: ``.onnx`` files from ``chromafuse export``, or
+        a checkpoint's ONNX build, made once into the cache); or 'auto': ONNX Runtime for ``.onnx`` files and,
+        where torch would run fp32 (CPUs without bf16), for the bundled model; torch otherwise."""
         path = Path(weights) if weights is not None else default_weights_path()
         if weights is None and not path.exists():
             raise NoDefaultModelError("no default model is installed with this chromafuse; pass --weights PATH to a checkpoint")
@@ -60,14 +61,17 @@ class Colorizer:
         is_onnx = path.suffix.lower() == ".onnx"
         if backend == "torch" and is_onnx:
             raise ValueError(f"{path}: an ONNX file runs on --backend onnx (or auto), not torch")
-        if backend == "onnx" and not is_onnx:
-            raise ValueError(f"{path}: --backend onnx runs .onnx files; write one with: chromafuse export {path} model.onnx")
         torch_device = resolve_device(device)
         source = path
-        if backend == "auto" and weights is None and torch_device.type == "cpu" and precision in ("auto", "fp32"):
+        if backend == "onnx" and not is_onnx:  # a checkpoint: its ONNX build, made once into the cache
+            source, is_onnx = cached_onnx(path), True
+        elif backend == "auto" and weights is None and torch_device.type == "cpu" and precision in ("auto", "fp32"):
             # Where torch would run fp32 (CPUs without bf16), ONNX Runtime ran 2.4x faster (measured)
-            if resolve_precision(precision, torch_device) == "fp32" and (built := bundled_onnx(path)) is not None:
-                source, is_onnx = built, True
+            if resolve_precision(precision, torch_device) == "fp32" and onnx_extra_installed():
+                try:
+                    source, is_onnx = cached_onnx(path), True
+                except ValueError as error:
+                    warnings.warn(f"{error}; using torch", stacklevel=2)
         if is_onnx:
             if torch_device.type != "cpu" or precision not in ("auto", "fp32"):
                 raise ValueError(
@@ -75,6 +79,8 @@ class Colorizer:
                 )
             model = OnnxModel(source)
             checkpoint, resolved = model.checkpoint, "fp32"
+            if size is not None and size != model.native_size:
+                raise ValueError(f"{source}: this ONNX model renders at {model.native_size} px only (got --size {size})")
         else:
             resolved = resolve_precision(precision, torch_device)
             model, checkpoint = load_checkpoint(path, torch_device)

@@ -37,21 +37,23 @@ class OnnxModel:
         return torch.from_numpy(ab)
 
 
-def bundled_onnx(weights: Path) -> Path | None:
-    """An ONNX build of ``weights`` in the user's cache, made once (atomically, keyed by the file's hash);
-    None when the onnx extra is not installed or the build fails (with a warning)."""
-    import hashlib
+def onnx_extra_installed() -> bool:
     import importlib.util
-    import warnings
 
-    if any(importlib.util.find_spec(name) is None for name in ("onnxruntime", "onnx", "onnxscript")):
-        return None
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnx", "onnxscript"))
+
+
+def cached_onnx(weights: Path) -> Path:
+    """An ONNX build of the checkpoint ``weights`` in the user's cache, made once (atomically, keyed by the
+    file's hash, checked against torch like ``chromafuse export``); ValueError when it cannot be built."""
+    import hashlib
+
+    require_onnx("onnxruntime", "onnx", "onnxscript")
     key = hashlib.sha256(Path(weights).read_bytes()).hexdigest()[:16]
     target = cache_dir() / "onnx" / f"{Path(weights).stem}-{key}.onnx"
     if not target.exists():
         try:
             export_onnx(prepare_export(weights, target), target, str(weights))
-        except (ValueError, RuntimeError) as error:
-            warnings.warn(f"could not build an ONNX model of {weights} ({error}); using torch", stacklevel=2)
-            return None
+        except RuntimeError as error:  # the exporter's own failures
+            raise ValueError(f"{weights}: could not be exported to ONNX ({str(error).splitlines()[0]})") from None
     return target

@@ -1,4 +1,4 @@
-"""Export a colorizer to ONNX (dynamic batch), checked against the torch model on real photos before
+"""Export a colorizer to ONNX (dynamic batch, the render size fixed), checked against the torch model on real photos before
 the file is written; the model's name, render size, saturation and card travel in its metadata.
 
 Needs the ``onnx`` extra (onnx, onnxscript for torch's dynamo exporter, onnxruntime for the check).
@@ -6,7 +6,10 @@ Needs the ``onnx`` extra (onnx, onnxscript for torch's dynamo exporter, onnxrunt
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import os
 import tempfile
 import warnings
@@ -20,6 +23,20 @@ from .checkpoint import Checkpoint, build_model
 
 ONNX_EXTRA = 'pip install "chromafuse[onnx]"'
 MAX_AB_DIFFERENCE = 0.05  # Lab units; a larger difference between ONNX and torch refuses the export
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names: str):
+    """Raise these loggers to ERROR for the duration (the exporter logs every operator it skips)."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def require_onnx(*modules: str) -> None:
@@ -55,23 +72,26 @@ def export_onnx(checkpoint: Checkpoint, target: Path, source: str = "checkpoint"
     size = int(checkpoint.metadata.get("render_size") or getattr(model, "native_size", 256))
     lightness = _check_photos(size)
     batch = torch.export.Dim("batch", min=1, max=1024)
-    with warnings.catch_warnings(), torch.no_grad():
+    chatter = io.StringIO()  # the exporter's progress lines would land in the middle of a colorize run
+    with _quiet_loggers("torch.onnx", "torch.export", "onnxscript"), warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(
-            model,
-            (lightness[:2],),
-            dynamo=True,
-            input_names=["lightness"],
-            output_names=["ab"],
-            dynamic_shapes=({0: batch},),
-            verbose=False,
-        )
+        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+            program = torch.onnx.export(
+                model,
+                (lightness[:2],),
+                dynamo=True,
+                input_names=["lightness"],
+                output_names=["ab"],
+                dynamic_shapes=({0: batch},),
+                verbose=False,
+            )
         expected = model(lightness).numpy()
     proto = program.model_proto
+    metadata = {**checkpoint.metadata, "render_size": size}  # the graph takes this size only
     fields = {
         "arch": checkpoint.arch,
         "model_args": json.dumps(checkpoint.model_args),
-        "metadata": json.dumps(checkpoint.metadata, default=str),
+        "metadata": json.dumps(metadata, default=str),
     }
     del proto.metadata_props[:]
     for key, value in fields.items():
