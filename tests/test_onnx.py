@@ -94,6 +94,8 @@ def test_auto_runs_the_bundled_model_on_onnx_runtime_where_torch_would_run_fp32(
     assert isinstance(again.model, OnnxModel) and built[0].stat().st_mtime_ns == stamp  # built once, then reused
     assert np.abs(again.colorize(gray).astype(int) - torch_fp32.colorize(gray).astype(int)).max() <= 1
     assert not isinstance(Colorizer.load(backend="torch").model, OnnxModel)
+    other_size = Colorizer.load(size=320)  # the ONNX build renders at 256 only: another size stays on torch
+    assert not isinstance(other_size.model, OnnxModel) and other_size.size == 320
     import importlib.util
 
     real_find_spec = importlib.util.find_spec

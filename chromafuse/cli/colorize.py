@@ -10,7 +10,7 @@ from .options import fail
 
 
 def colorize(
-    inputs: list[str] = typer.Argument(..., help="Image files, folders or glob patterns."),
+    inputs: list[str] = typer.Argument(..., help="Image and video files, folders or glob patterns."),
     output: Path = typer.Option(..., "--output", "-o", help="Output folder; the input tree is mirrored inside it."),
     weights: Path | None = typer.Option(None, "--weights", "-w", help="Checkpoint to use (default: the bundled model)."),
     recursive: bool = typer.Option(True, "--recursive/--no-recursive", help="Descend into sub-folders."),
@@ -28,16 +28,25 @@ def colorize(
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option("auto", help="auto, fp32, fp16 or bf16."),
     backend: str = typer.Option("auto", help="auto, torch or onnx (ONNX Runtime, for .onnx files from chromafuse export)."),
+    video_codec: str | None = typer.Option(
+        None, "--video-codec", help="Videos: the encoder, e.g. libx265, libvpx-vp9 (default: libx264; VP9 in .webm)."
+    ),
+    crf: int = typer.Option(18, "--crf", help="Videos: constant quality, lower is better (x264/x265: 0-51; VP9/AV1: 0-63)."),
+    temporal: str = typer.Option(
+        "on", "--temporal", help="Videos: on steadies the colour over neighbouring frames; off, frame by frame."
+    ),
     report: Path | None = typer.Option(None, "--report", help="Write a JSON manifest of every file here."),
     jsonl: bool = typer.Option(False, "--jsonl", help="Print one JSON line per file (for scripts)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
 ) -> None:
-    """Colorize black-and-white photos at full resolution."""
+    """Colorize black-and-white photos and films at full resolution."""
     from ..inference.colorizer import Colorizer, NoDefaultModelError
     from ..inference.plan import ColorizeOptions
     from ..models.checkpoint import CheckpointError
     from .progress import ColorizeReporter
 
+    if temporal not in ("on", "off"):
+        fail(f"--temporal {temporal!r}: expected on or off")
     try:
         options = ColorizeOptions(
             recursive=recursive,
@@ -51,6 +60,9 @@ def colorize(
             batch_size=batch_size,
             workers=workers,
             report=report,
+            video_codec=video_codec,
+            crf=crf,
+            temporal=temporal == "on",
         )
         colorizer = Colorizer.load(weights, device=device, precision=precision, size=size, saturation=saturation, backend=backend)
         reporter = ColorizeReporter(mode="jsonl" if jsonl else "quiet" if quiet else "rich")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -31,6 +32,7 @@ class ColorizeReporter:
                 options,
                 on_result=self._print_json,
                 on_note=lambda note: self._json({"event": "note", "message": note}),
+                on_frames=self._json_frames(),
             )
             self._json({"event": "summary", **{k: v for k, v in summary.to_dict().items() if k != "files"}})
             return summary
@@ -48,6 +50,18 @@ class ColorizeReporter:
 
     def _print_json(self, result: FileResult) -> None:
         self._json({"event": "file", **asdict(result)})
+
+    def _json_frames(self):
+        """A film's progress as JSON lines, at most one a second."""
+        last = [0.0]
+
+        def on_frames(source: str, done: int, expected: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= 1.0:
+                last[0] = now
+                self._json({"event": "frames", "input": source, "done": done, "expected": expected})
+
+        return on_frames
 
     def _run_rich(self, colorizer, inputs, output, options) -> RunSummary:
         self.console.print(
@@ -72,6 +86,17 @@ class ColorizeReporter:
                 done = progress.tasks[0].completed + 1
                 progress.update(task, advance=1, rate=f"{done / elapsed:.1f} img/s" if elapsed else "")
 
+            films: dict[str, object] = {}
+
+            def on_frames(source: str, done: int, expected: int) -> None:
+                """A film: its own bar in frames, with frames/s and the time left."""
+                if source not in films:
+                    films[source] = progress.add_task(escape(Path(source).name), total=expected or None, rate="")
+                film = films[source]
+                elapsed = next(t for t in progress.tasks if t.id == film).elapsed or 0
+                total = max(expected, done) if expected else None
+                progress.update(film, completed=done, total=total, rate=f"{done / elapsed:.1f} frames/s" if elapsed else "")
+
             summary = run_colorize(
                 colorizer,
                 inputs,
@@ -79,6 +104,7 @@ class ColorizeReporter:
                 options,
                 on_result=on_result,
                 on_note=lambda note: progress.console.print(f"[yellow]note[/] {escape(note)}", highlight=False),
+                on_frames=on_frames,
             )
         table = Table(title=None, show_header=True)
         for name in ("done", "skipped", "failed", "images/s", "seconds"):

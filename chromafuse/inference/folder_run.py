@@ -1,4 +1,5 @@
-"""Folder runs: decode ahead, batch through the model, write behind.
+"""Folder runs: decode ahead, batch through the model, write behind; then the films, one by one
+(``video_run``).
 
 Decoding (and the full-resolution lightness) runs in worker threads ahead of the model;
 joining, encoding and atomic writing run in worker threads behind it. Both queues are bounded,
@@ -22,7 +23,9 @@ import torch
 from ..color.fullres import gray_from_lightness, join_lab, lightness_of, render_lightness, to_uint8, upsample_ab
 from ..media.files import write_atomic
 from ..media.images import DecodedImage, ImageReadError, encode_image, read_image
+from ..media.video import VideoError, check_codec
 from .plan import ColorizeOptions, FileResult, Job, RunSummary, plan_jobs
+from .video_run import FrameCallback, colorize_video
 
 if TYPE_CHECKING:
     from .colorizer import Colorizer
@@ -154,9 +157,14 @@ def run_colorize(
     options: ColorizeOptions,
     on_result: Callable[[FileResult], None] | None = None,
     on_note: Callable[[str], None] | None = None,
+    on_frames: FrameCallback | None = None,
 ) -> RunSummary:
-    """Colorize every image in ``inputs`` into ``out_dir``; failures are recorded, not raised."""
+    """Colorize every image and video in ``inputs`` into ``out_dir``; failures are recorded, not raised.
+    ``on_frames(source, frames done, frames expected)`` follows a film's progress."""
     jobs, results = plan_jobs(inputs, Path(out_dir), options)
+    films = [job for job in jobs if job.video]
+    if films and options.video_codec is not None:
+        check_codec(options.video_codec)  # a usage error, before any work
 
     def finish(result: FileResult) -> None:
         results.append(result)
@@ -173,10 +181,16 @@ def run_colorize(
     ):
         pipeline = _Pipeline(colorizer, options, readers, writers, finish, on_note)
         try:
-            pipeline.run(jobs)
+            pipeline.run([job for job in jobs if not job.video])
         except BaseException:
             pipeline.cancel()  # Ctrl-C: stop decoding; writes in flight finish atomically
             raise
+    for job in films:
+        t0 = time.perf_counter()
+        try:
+            finish(colorize_video(colorizer, job.source, job.output, options, on_frames, checked=True))
+        except (VideoError, OSError) as error:
+            finish(FileResult(str(job.source), None, "failed", str(error), round(time.perf_counter() - t0, 4)))
     order = {str(j.source): i for i, j in enumerate(jobs)}
     results.sort(key=lambda r: order.get(r.input, -1))
     summary = RunSummary(

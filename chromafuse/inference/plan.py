@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..media.files import check_output_file
 from ..media.images import DEFAULT_MAX_PIXELS, OUTPUT_EXTENSIONS
-from ..media.listing import expand_inputs
+from ..media.listing import expand_inputs, is_video_path
 
 WRITABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 
@@ -27,6 +27,9 @@ class ColorizeOptions:
     workers: int = 2
     max_pixels: int = DEFAULT_MAX_PIXELS
     report: Path | None = None  # a JSON manifest of every file, written at the end
+    video_codec: str | None = None  # videos: the encoder (default: H.264, VP9 for .webm)
+    crf: int = 18  # videos: constant-quality factor (lower is better)
+    temporal: bool = True  # videos: steady the colour over neighbouring frames
 
     def __post_init__(self):
         if self.ext not in ("same", *OUTPUT_EXTENSIONS):
@@ -37,6 +40,8 @@ class ColorizeOptions:
             raise ValueError("--batch-size and --workers must be at least 1")
         if self.skip_existing and self.overwrite:
             raise ValueError("--skip-existing and --overwrite contradict each other: choose one")
+        if not 0 <= self.crf <= 63:
+            raise ValueError(f"--crf must be in 0..63, got {self.crf}")
         if "/" in self.suffix or "\\" in self.suffix:
             raise ValueError(f"--suffix must not contain a path separator, got {self.suffix!r}")
 
@@ -52,6 +57,8 @@ class FileResult:
     height: int = 0
     was_color: bool = False
     notes: list[str] = field(default_factory=list)
+    frames: int = 0  # videos: frames written
+    model_seconds: float = 0.0  # videos: time spent in the model
 
 
 @dataclass
@@ -92,9 +99,14 @@ class Job:
     source: Path
     output: Path
     compare: Path | None
+    video: bool = False  # a film: colorize_video, after the photos
 
 
 def output_path(relative: Path, out_dir: Path, options: ColorizeOptions) -> Path:
+    """Where an input goes: its relative path under ``out_dir``, with ``--suffix``; photos take ``--ext``,
+    videos keep their container."""
+    if is_video_path(relative):
+        return out_dir / relative.parent / f"{relative.stem}{options.suffix}{relative.suffix}"
     suffix = relative.suffix if options.ext == "same" else OUTPUT_EXTENSIONS[options.ext]
     if suffix.lower() not in WRITABLE_SUFFIXES:
         suffix = ".png"  # e.g. a file given directly with an unusual extension
@@ -106,15 +118,16 @@ def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tup
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir}: the output must be a folder, and this is a file")
     problems: list[tuple[str, str]] = []
-    pairs = expand_inputs(inputs, options.recursive, problems, exclude=out_dir)
+    pairs = expand_inputs(inputs, options.recursive, problems, exclude=out_dir, videos=True)
     if not pairs and not problems:
-        raise ValueError(f"no image files found in {', '.join(inputs)}")
+        raise ValueError(f"no image or video files found in {', '.join(inputs)}")
     sources = {p.resolve() for p, _ in pairs}
     jobs, claimed = [], {}
     settled = [FileResult(path, None, "failed", reason) for path, reason in problems]  # said, and the run exits 1
     for source, relative in pairs:
         output = output_path(relative, out_dir, options)
-        compare = output.with_name(f"{output.stem}-compare.jpg") if options.compare else None
+        video = is_video_path(source)
+        compare = output.with_name(f"{output.stem}-compare.jpg") if options.compare and not video else None
         for target in filter(None, (output, compare)):
             key = str(target.resolve()).casefold()
             if key in claimed and claimed[key] != source:
@@ -127,7 +140,7 @@ def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tup
         if output.exists() and options.skip_existing:
             settled.append(FileResult(str(source), str(output), "skipped", "output exists (--skip-existing)"))
             continue
-        jobs.append(Job(source, output, compare))
+        jobs.append(Job(source, output, compare, video))
     if options.report is not None:
         check_output_file(options.report, "--report", sources, options.overwrite)
         if str(options.report.resolve()).casefold() in claimed:

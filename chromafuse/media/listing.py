@@ -8,14 +8,21 @@ import os
 from pathlib import Path
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm"}
 
 
 def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
 
-def _walk(root: Path, recursive: bool, problems: list[tuple[str, str]] | None, exclude: Path | None) -> list[Path]:
-    """Files under ``root`` (symlinked folders followed once each); what cannot be read is added to
+def is_video_path(path: Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def _walk(
+    root: Path, recursive: bool, problems: list[tuple[str, str]] | None, exclude: Path | None, suffixes: set[str]
+) -> list[Path]:
+    """Files under ``root`` with one of ``suffixes`` (symlinked folders followed once each); what cannot be read is added to
     ``problems`` as (path, reason): unreadable folders, links that point nowhere, link loops."""
     found: list[Path] = []
     seen: set[str] = set()
@@ -41,7 +48,7 @@ def _walk(root: Path, recursive: bool, problems: list[tuple[str, str]] | None, e
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
         for name in sorted(files):
             path = here / name
-            if name.startswith(".") or not is_image_path(path):
+            if name.startswith(".") or path.suffix.lower() not in suffixes:
                 continue
             if path.is_symlink() and not path.exists():
                 note(str(path), "a symbolic link to a file that does not exist")
@@ -51,28 +58,38 @@ def _walk(root: Path, recursive: bool, problems: list[tuple[str, str]] | None, e
 
 
 def list_images(
-    paths: list[Path], recursive: bool = True, problems: list[tuple[str, str]] | None = None, exclude: Path | None = None
+    paths: list[Path],
+    recursive: bool = True,
+    problems: list[tuple[str, str]] | None = None,
+    exclude: Path | None = None,
+    videos: bool = False,
 ) -> list[Path]:
-    """Image files under folders (sorted, hidden entries skipped), plus files given directly. Entries that
-    cannot be listed go to ``problems``; files under ``exclude`` (a run's own output folder) are left out."""
+    """Image files (and, with ``videos``, video files) under folders (sorted, hidden entries skipped), plus
+    files given directly. Entries that cannot be listed go to ``problems``; files under ``exclude`` (a run's
+    own output folder) are left out."""
+    suffixes = IMAGE_EXTENSIONS | VIDEO_EXTENSIONS if videos else IMAGE_EXTENSIONS
     found: list[Path] = []
     exclude = Path(os.path.abspath(exclude)) if exclude is not None else None
     for path in map(Path, paths):
         if path.is_dir():
             root = Path(os.path.abspath(path))
             inner = exclude if exclude is not None and exclude != root else None  # an output folder inside this one
-            found += [path / p.relative_to(root) for p in _walk(root, recursive, problems, inner)]
+            found += [path / p.relative_to(root) for p in _walk(root, recursive, problems, inner, suffixes)]
         elif path.is_file():
             found.append(path)
     return found
 
 
 def expand_inputs(
-    inputs: list[str], recursive: bool = True, problems: list[tuple[str, str]] | None = None, exclude: Path | None = None
+    inputs: list[str],
+    recursive: bool = True,
+    problems: list[tuple[str, str]] | None = None,
+    exclude: Path | None = None,
+    videos: bool = False,
 ) -> list[tuple[Path, Path]]:
     """Files, folders and globs -> sorted (file, path relative to its input root) pairs.
 
-    A folder contributes its images (any name a user gave directly is kept even with an odd
+    A folder contributes its images (and videos, with ``videos``; any name a user gave directly is kept even with an odd
     extension, so that it is reported rather than ignored); what a folder holds that cannot be read goes
     to ``problems``, and its files under ``exclude`` are left out. Missing inputs raise ValueError.
     """
@@ -80,7 +97,7 @@ def expand_inputs(
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            pairs += [(p, p.relative_to(path)) for p in list_images([path], recursive, problems, exclude)]
+            pairs += [(p, p.relative_to(path)) for p in list_images([path], recursive, problems, exclude, videos)]
         elif path.is_file():
             pairs.append((path, Path(path.name)))
         elif glob.has_magic(item):
