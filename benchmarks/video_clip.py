@@ -5,7 +5,7 @@ then a cut to photo B under a slow zoom; a 440 Hz tone on an AAC audio track and
 subtitle track. Because the motion is known, each output frame's ab can be warped back onto its photo's
 canvas, and the frame-to-frame change of colour measured at corresponding points.
 
-Used by tests/test_video.py and benchmarks/video_steadiness.py; needs the video extra (PyAV).
+Used by tests/test_video.py and benchmarks/video_throughput.py; needs the video extra (PyAV).
 """
 
 from __future__ import annotations
@@ -26,12 +26,16 @@ class Clip:
     shot_of: list[int]  # per frame, which photo (0 or 1)
     canvas: list[tuple[int, int]]  # (height, width) of each photo
     cut_at: int  # index of the first frame of the second shot
+    cuts: list[int]  # index of the first frame of every shot after the first
     fps: int
     size: tuple[int, int]  # (width, height)
 
 
 def _photos() -> list[np.ndarray]:
     return [data.astronaut(), data.coffee()]
+
+
+MOTIONS = [(0.004, (1.5, 0.6)), (0.012, (0.0, 0.0)), (0.006, (-1.0, 0.3)), (0.0, (0.8, -0.4))]  # (zoom/frame, pan px/frame)
 
 
 def _window(t: float, photo_hw: tuple[int, int], size: tuple[int, int], zoom_rate: float, pan: tuple[float, float]) -> np.ndarray:
@@ -49,13 +53,17 @@ def make_clip(
     fps: int = 12,
     rotation: int = 0,
     subtitles: bool = False,
+    photos: list[np.ndarray] | None = None,
 ) -> Clip:
-    """Write the film (H.264 near-lossless, yuv420p; AAC tone; SRT subtitles in .mkv; VP9 and Opus in .webm) and return its known motion."""
+    """Write the film (H.264 near-lossless, yuv420p; AAC tone; SRT subtitles in .mkv; VP9 and Opus in .webm) and return its known motion.
+
+    ``photos`` (RGB arrays, default the astronaut and the coffee cup): one shot per photo, ``frames[i]`` frames long."""
     if subtitles and path.suffix.lower() != ".mkv":
         raise ValueError("SRT subtitles are written into .mkv clips only")
     path.parent.mkdir(parents=True, exist_ok=True)
-    photos = [cv2.cvtColor(p, cv2.COLOR_RGB2GRAY) for p in _photos()]
-    motions = [(0.004, (1.5, 0.6)), (0.012, (0.0, 0.0))]  # (zoom per frame, pan in photo px per frame)
+    photos = [cv2.cvtColor(p, cv2.COLOR_RGB2GRAY) for p in (photos if photos is not None else _photos())]
+    if len(frames) != len(photos):
+        raise ValueError(f"{len(photos)} photos need {len(photos)} shot lengths, got {frames}")
     maps, shot_of = [], []
     with av.open(str(path), "w") as out:
         webm = path.suffix.lower() == ".webm"
@@ -71,7 +79,7 @@ def make_clip(
         index = 0
         for shot, count in enumerate(frames):
             for t in range(count):
-                matrix = _window(t, photos[shot].shape, size, *motions[shot])
+                matrix = _window(t, photos[shot].shape, size, *MOTIONS[shot % len(MOTIONS)])
                 gray = cv2.warpAffine(photos[shot], matrix, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
                 frame = av.VideoFrame.from_ndarray(np.repeat(gray[..., None], 3, axis=2), format="rgb24")
                 frame.pts = index
@@ -95,7 +103,8 @@ def make_clip(
                     packet.stream = subtitle
                     out.mux(packet)
             subtitle_in.close()
-    return Clip(path, maps, shot_of, [p.shape for p in photos], frames[0], fps, size)
+    cuts = [int(c) for c in np.cumsum(frames)[:-1]]
+    return Clip(path, maps, shot_of, [p.shape for p in photos], frames[0], cuts, fps, size)
 
 
 def _timestamp(seconds: float) -> str:

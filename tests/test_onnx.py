@@ -102,3 +102,17 @@ def test_auto_runs_the_bundled_model_on_onnx_runtime_where_torch_would_run_fp32(
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxscript" else real_find_spec(name, *a))
     monkeypatch.setenv("CHROMAFUSE_CACHE", str(tmp_path / "other"))
     assert not isinstance(Colorizer.load().model, OnnxModel)  # without the extra: torch, silently
+
+
+def test_auto_keeps_torch_bf16_only_where_the_cpu_has_amx(tmp_path, monkeypatch):
+    import chromafuse.inference.colorizer as colorizer_module
+    import chromafuse.models.device as device
+    from chromafuse.inference.onnx_model import OnnxModel
+
+    monkeypatch.setenv("CHROMAFUSE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(device, "cpu_supports_bf16", lambda: True)
+    monkeypatch.setattr(colorizer_module, "cpu_has_amx_bf16", lambda: False)  # AVX512-BF16 only: ORT was faster
+    assert isinstance(Colorizer.load().model, OnnxModel)
+    monkeypatch.setattr(colorizer_module, "cpu_has_amx_bf16", lambda: True)  # AMX: torch bf16
+    with_amx = Colorizer.load()
+    assert not isinstance(with_amx.model, OnnxModel) and with_amx.precision == "bf16"

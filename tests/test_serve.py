@@ -177,3 +177,17 @@ def test_a_non_image_beside_a_photo_is_named_and_the_photo_still_colorized(serve
         assert page.locator("#result-1").count() == 0
         browser.close()
     assert "Colorized 1 photo" in status and "notes.txt: not an image" in status
+
+
+def test_the_api_answers_beside_the_page_on_the_same_server(server, tmp_path):
+    httpx = pytest.importorskip("httpx", reason='the web extra is not installed (pip install "chromafuse[web]")')
+    photo = _gray_photo(tmp_path / "astro.jpg")
+    assert httpx.get(server).status_code == 200  # the page, mounted at /
+    assert httpx.get(server + "api/health").json()["status"] == "ok"
+    assert httpx.get(server + "api/model").json()["name"] == Colorizer.load().name
+    response = httpx.post(server + "api/colorize", files={"image": ("astro.jpg", photo.read_bytes())}, timeout=120)
+    assert response.status_code == 200 and response.headers["content-type"] == "image/png"
+    rgb = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
+    assert rgb.shape == (256, 256, 3) and _chroma_spread(rgb) > 2.0
+    bad = httpx.post(server + "api/colorize", files={"image": ("notes.txt", b"words")}, timeout=60)
+    assert bad.status_code == 415 and "notes.txt" in bad.json()["error"]

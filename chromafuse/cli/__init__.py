@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from . import colorize, evaluate, serve, train, weights
+from . import colorize, evaluate, report, serve, train, weights
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Colorize black-and-white photos; train and evaluate colorizers."
@@ -36,6 +36,7 @@ app.command()(evaluate.evaluate)
 app.command()(weights.export)
 app.command()(serve.serve)
 app.command()(weights.models)
+app.add_typer(report.app, name="report")
 
 
 def main() -> None:

@@ -36,12 +36,18 @@ def colorize(
         "on", "--temporal", help="Videos: on steadies the colour over neighbouring frames; off, frame by frame."
     ),
     report: Path | None = typer.Option(None, "--report", help="Write a JSON manifest of every file here."),
+    shard: str | None = typer.Option(
+        None,
+        "--shard",
+        help="K/N: take only share K (from 0) of N, by a hash of each file's relative path; merge with report merge.",
+    ),
     jsonl: bool = typer.Option(False, "--jsonl", help="Print one JSON line per file (for scripts)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
 ) -> None:
     """Colorize black-and-white photos and films at full resolution."""
     from ..inference.colorizer import Colorizer, NoDefaultModelError
     from ..inference.plan import ColorizeOptions
+    from ..inference.shards import parse_shard
     from ..models.checkpoint import CheckpointError
     from .progress import ColorizeReporter
 
@@ -63,6 +69,7 @@ def colorize(
             video_codec=video_codec,
             crf=crf,
             temporal=temporal == "on",
+            shard=parse_shard(shard) if shard is not None else None,
         )
         colorizer = Colorizer.load(weights, device=device, precision=precision, size=size, saturation=saturation, backend=backend)
         reporter = ColorizeReporter(mode="jsonl" if jsonl else "quiet" if quiet else "rich")

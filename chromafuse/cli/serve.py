@@ -19,12 +19,16 @@ def serve(
     backend: str = typer.Option("auto", help="auto, torch or onnx (ONNX Runtime, for .onnx files from chromafuse export)."),
     max_file_mb: int = typer.Option(50, help="Largest upload accepted, in MB."),
     max_megapixels: float = typer.Option(50.0, help="Largest image accepted, in megapixels."),
+    max_batch: int = typer.Option(8, min=1, help="API: most concurrent requests in one forward pass (1: one at a time)."),
+    batch_wait_ms: float = typer.Option(5.0, min=0.0, help="API: longest wait for a batch to fill, in milliseconds."),
+    max_queue: int = typer.Option(16, min=1, help="API: requests held at a time; beyond it, 503 with Retry-After."),
 ) -> None:
-    """Start a local web page: upload photos, click, compare before and after, download."""
+    """Start a local web page and HTTP API: upload photos, click, compare, download; or POST /api/colorize."""
     from ..inference.colorizer import Colorizer, NoDefaultModelError
     from ..models.checkpoint import CheckpointError
-    from ..serve.page import ServeLimits, missing_extra
-    from ..serve.page import serve as run_server
+    from ..serve.limits import ServeLimits
+    from ..serve.page import missing_extra
+    from ..serve.server import serve as run_server
 
     if (reason := missing_extra()) is not None:
         fail(reason)
@@ -34,9 +38,17 @@ def serve(
         colorizer = Colorizer.load(weights, device, precision, backend=backend)
     except (ValueError, CheckpointError, NoDefaultModelError) as error:
         fail(str(error))
-    limits = ServeLimits(max_file_mb=max_file_mb, max_pixels=int(max_megapixels * 1e6))
+    limits = ServeLimits(max_file_mb=max_file_mb, max_pixels=int(max_megapixels * 1e6), max_queue=max_queue)
     try:
-        run_server(colorizer, host, port, limits, announce=lambda line: err.print(escape(line), highlight=False))
+        run_server(
+            colorizer,
+            host,
+            port,
+            limits,
+            max_batch,
+            batch_wait_ms,
+            announce=lambda line: err.print(escape(line), highlight=False),
+        )
     except OSError as error:
         fail(f"cannot serve on {host}:{port}: {error}")
     except KeyboardInterrupt:

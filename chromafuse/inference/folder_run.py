@@ -161,7 +161,7 @@ def run_colorize(
 ) -> RunSummary:
     """Colorize every image and video in ``inputs`` into ``out_dir``; failures are recorded, not raised.
     ``on_frames(source, frames done, frames expected)`` follows a film's progress."""
-    jobs, results = plan_jobs(inputs, Path(out_dir), options)
+    jobs, results, listed = plan_jobs(inputs, Path(out_dir), options)
     films = [job for job in jobs if job.video]
     if films and options.video_codec is not None:
         check_codec(options.video_codec)  # a usage error, before any work
@@ -201,6 +201,8 @@ def run_colorize(
         str(colorizer.device),
         colorizer.precision,
         colorizer.size,
+        options.shard,
+        listed,
     )
     if options.report is not None:
         write_atomic(options.report, json.dumps(summary.to_dict(), indent=2).encode())

@@ -3,12 +3,14 @@ overwrites refused before any work), and each file's result."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..media.files import check_output_file
 from ..media.images import DEFAULT_MAX_PIXELS, OUTPUT_EXTENSIONS
 from ..media.listing import expand_inputs, is_video_path
+from .shards import Shard
 
 WRITABLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 
@@ -30,6 +32,7 @@ class ColorizeOptions:
     video_codec: str | None = None  # videos: the encoder (default: H.264, VP9 for .webm)
     crf: int = 18  # videos: constant-quality factor (lower is better)
     temporal: bool = True  # videos: steady the colour over neighbouring frames
+    shard: Shard | None = None  # take only this share of the inputs (--shard K/N)
 
     def __post_init__(self):
         if self.ext not in ("same", *OUTPUT_EXTENSIONS):
@@ -70,6 +73,8 @@ class RunSummary:
     device: str
     precision: str
     size: int
+    shard: Shard | None = None
+    listed: tuple[int, str] = (0, "")  # inputs found before the shard took its share: (count, digest of their paths)
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -90,6 +95,18 @@ class RunSummary:
             "done": self.count("done"),
             "skipped": self.count("skipped"),
             "failed": self.count("failed"),
+            **(
+                {
+                    "shard": {
+                        "index": self.shard.index,
+                        "count": self.shard.count,
+                        "listed": self.listed[0],
+                        "listing": self.listed[1],
+                    }
+                }
+                if self.shard
+                else {}
+            ),
             "files": [asdict(r) for r in self.results],
         }
 
@@ -113,14 +130,25 @@ def output_path(relative: Path, out_dir: Path, options: ColorizeOptions) -> Path
     return out_dir / relative.parent / f"{relative.stem}{options.suffix}{suffix}"
 
 
-def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tuple[list[Job], list[FileResult]]:
-    """Map inputs to outputs and refuse, before any work, collisions and overwrites."""
+def listing_of(relatives: list[Path]) -> tuple[int, str]:
+    """How many inputs were listed, and a digest of their relative paths: shards that saw the same inputs agree."""
+    digest = hashlib.sha256("\n".join(sorted(p.as_posix() for p in relatives)).encode("utf-8", "surrogateescape"))
+    return len(relatives), digest.hexdigest()[:16]
+
+
+def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tuple[list[Job], list[FileResult], tuple[int, str]]:
+    """Map inputs to outputs and refuse, before any work, collisions and overwrites; with ``options.shard``,
+    only that shard's share. Returns the jobs, the results settled without work, and the listing (count, digest)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"{out_dir}: the output must be a folder, and this is a file")
     problems: list[tuple[str, str]] = []
     pairs = expand_inputs(inputs, options.recursive, problems, exclude=out_dir, videos=True)
     if not pairs and not problems:
         raise ValueError(f"no image or video files found in {', '.join(inputs)}")
+    listed = listing_of([relative for _, relative in pairs] + [Path(path) for path, _ in problems])
+    if options.shard is not None:
+        pairs = [(path, relative) for path, relative in pairs if options.shard.takes(relative)]
+        problems = [(path, reason) for path, reason in problems if options.shard.takes(path)]
     sources = {p.resolve() for p, _ in pairs}
     jobs, claimed = [], {}
     settled = [FileResult(path, None, "failed", reason) for path, reason in problems]  # said, and the run exits 1
@@ -151,4 +179,4 @@ def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tup
             f"{len(existing)} output file(s) already exist, e.g. {existing[0]}; "
             "pass --skip-existing to resume a run or --overwrite to replace them"
         )
-    return jobs, settled
+    return jobs, settled, listed

@@ -36,6 +36,10 @@ class ImageReadError(ValueError):
     """A file that cannot be used as an image; the message is the reason."""
 
 
+class ImageTooLarge(ImageReadError):
+    """An image refused for its pixel count, before its data is decoded."""
+
+
 @dataclass
 class DecodedImage:
     pixels: np.ndarray  # (H, W) gray or (H, W, 3) RGB, uint8 or uint16 as decoded
@@ -68,7 +72,7 @@ def _header(source, max_pixels: int) -> tuple[str, str, int, bool, int]:
             with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
                 width, height = image.size
                 if width * height > max_pixels:  # before anything reads further into the file
-                    raise ImageReadError(f"refused: {width}x{height} is over the limit of {max_pixels:,} pixels")
+                    raise ImageTooLarge(f"refused: {width}x{height} is over the limit of {max_pixels:,} pixels")
                 fmt, mode = image.format or "unknown", image.mode
                 orientation = image.getexif().get(0x0112, 1) if fmt in ("JPEG", "TIFF", "WEBP", "PNG") else 1
                 transparency = "transparency" in image.info
@@ -76,7 +80,7 @@ def _header(source, max_pixels: int) -> tuple[str, str, int, bool, int]:
         except ImageReadError:
             raise
         except Image.DecompressionBombError:
-            raise ImageReadError("refused: too many pixels (decompression bomb?)") from None
+            raise ImageTooLarge("refused: too many pixels (decompression bomb?)") from None
         except UnidentifiedImageError:
             raise ImageReadError("not an image (unrecognised format)") from None
         except (OSError, SyntaxError, ValueError) as error:
@@ -141,6 +145,17 @@ def read_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage
             data = handle.read()
     except OSError as error:
         raise ImageReadError(f"cannot read file: {error.strerror or error}") from None
+    return _decode(data, fmt, mode, orientation, transparency, frames)
+
+
+def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode an image held in memory (an upload); raises ImageReadError (ImageTooLarge for the pixel limit)."""
+    if not data:
+        raise ImageReadError("empty file (0 bytes)")
+    return _decode(data, *_header(data, max_pixels))
+
+
+def _decode(data: bytes, fmt: str, mode: str, orientation: int, transparency: bool, frames: int) -> DecodedImage:
     _check_complete(fmt, data)
     if fmt == "JPEG":
         array = _decode_jpeg(data)

@@ -1,5 +1,17 @@
-"""``chromafuse serve``: the local web page (``page``) over the same Colorizer as the command line."""
+"""``chromafuse serve``: the web page (``page``) and the HTTP API (``api``) on one server (``server``), over the
+same Colorizer as the command line; concurrent API requests share forward passes (``inference.batcher``)."""
 
-from .page import PageResult, ServeLimits, build_app, colorize_uploads, missing_extra, serve, summary_markdown
+from .limits import ServeLimits
+from .page import PageResult, build_app, colorize_uploads, missing_extra, summary_markdown
+from .server import build_server_app, serve
 
-__all__ = ["PageResult", "ServeLimits", "build_app", "colorize_uploads", "missing_extra", "serve", "summary_markdown"]
+__all__ = [
+    "PageResult",
+    "ServeLimits",
+    "build_app",
+    "build_server_app",
+    "colorize_uploads",
+    "missing_extra",
+    "serve",
+    "summary_markdown",
+]

@@ -1,8 +1,8 @@
-"""``chromafuse serve``: a local web page over the same ``Colorizer`` as the CLI.
+"""The web page of ``chromafuse serve``: a Gradio app over the same ``Colorizer`` as the CLI.
 
 Gradio is an optional extra (``pip install "chromafuse[web]"``). The page never reaches out:
-no analytics, system fonts only, no share links; it binds to localhost unless told otherwise,
-limits upload size and pixel count, and queues requests one at a time so memory stays bounded.
+no analytics, system fonts only, no share links; it limits upload size and pixel count, and queues
+clicks one at a time so memory stays bounded. ``server`` mounts it beside the HTTP API.
 """
 
 from __future__ import annotations
@@ -10,10 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shutil
-import signal
 import tempfile
-import threading
 import time
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -23,6 +20,7 @@ from ..color.fullres import gray_from_lightness, lightness_of
 from ..inference.colorizer import Colorizer
 from ..media.files import write_atomic
 from ..media.images import ImageReadError, encode_image, read_image
+from .limits import ServeLimits
 
 INSTALL_HINT = 'the web page needs the "web" extra: pip install "chromafuse[web]"'
 
@@ -30,13 +28,6 @@ INSTALL_HINT = 'the web page needs the "web" extra: pip install "chromafuse[web]
 def missing_extra() -> str | None:
     """Why ``serve`` cannot run here, or None when Gradio is installed."""
     return None if importlib.util.find_spec("gradio") is not None else INSTALL_HINT
-
-
-@dataclass(frozen=True)
-class ServeLimits:
-    max_file_mb: int = 50
-    max_pixels: int = 50_000_000
-    max_files: int = 100
 
 
 @dataclass
@@ -162,43 +153,3 @@ def build_app(colorizer: Colorizer, workroot: Path, limits: ServeLimits = ServeL
         button.click(run, inputs=[files, size, saturation], outputs=[results, download_all, status], concurrency_limit=1)
     app.queue(max_size=32, default_concurrency_limit=1)
     return app
-
-
-def serve(colorizer: Colorizer, host: str = "127.0.0.1", port: int = 7860, limits: ServeLimits = ServeLimits(), announce=print):
-    """Start the page and block until Ctrl-C or SIGTERM; either removes the results folder."""
-    import gradio as gr
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt  # SIGTERM (systemd, docker stop, kill) cleans up as Ctrl-C does
-
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, interrupt) if in_main_thread else None
-    workroot = Path(tempfile.mkdtemp(prefix="chromafuse-serve-"))
-    app = build_app(colorizer, workroot, limits)
-    system_fonts = ["ui-sans-serif", "system-ui", "sans-serif"]
-    theme = gr.themes.Default(font=system_fonts, font_mono=["ui-monospace", "monospace"])
-    try:
-        _, local_url, _ = app.launch(
-            server_name=host,
-            server_port=port,
-            share=False,
-            quiet=True,
-            prevent_thread_lock=True,
-            max_file_size=f"{limits.max_file_mb}mb",
-            allowed_paths=[str(workroot)],
-            footer_links=[],
-            ssr_mode=False,
-            pwa=False,
-            mcp_server=False,
-            enable_monitoring=False,
-            theme=theme,
-        )
-        announce(f"chromafuse serve: {local_url} (model {colorizer.name}; Ctrl-C to stop)")
-        app.block_thread()
-    finally:
-        try:
-            app.close()
-        finally:
-            shutil.rmtree(workroot, ignore_errors=True)
-            if in_main_thread:
-                signal.signal(signal.SIGTERM, previous)
