@@ -79,7 +79,7 @@ def serve(
     previous = signal.signal(signal.SIGTERM, interrupt) if in_main_thread else None
     workroot = Path(tempfile.mkdtemp(prefix="chromafuse-serve-"))
     batcher = DynamicBatcher(colorizer, max_batch, max_wait_ms, max_queue=limits.max_queue)
-    server = None
+    server = thread = None
     try:
         app = build_server_app(colorizer, workroot, limits, batcher)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=10))
@@ -96,10 +96,9 @@ def serve(
         while thread.is_alive():
             thread.join(0.5)
     finally:
-        if server is not None:
-            server.should_exit = True
-            for running in [t for t in threading.enumerate() if t.name == "chromafuse-http"]:
-                running.join(30)
+        if server is not None and thread is not None:
+            server.should_exit = True  # uvicorn finishes the requests in flight, then returns
+            thread.join(30)
         batcher.close()
         sock.close()
         shutil.rmtree(workroot, ignore_errors=True)
