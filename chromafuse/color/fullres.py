@@ -77,6 +77,11 @@ def upsample_ab(ab_small: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.resize(ab_small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
+def join_small_ab(lightness: np.ndarray, ab_small: np.ndarray, bit_depth: int | None = None) -> np.ndarray:
+    """Full-resolution L + the model's render-size ab -> full-resolution RGB: the ab upsampled, then joined."""
+    return join_lab(lightness, upsample_ab(ab_small, *lightness.shape), bit_depth)
+
+
 def render_lightness(lightness: np.ndarray, size: int) -> np.ndarray:
     """Full-resolution L -> the model's square render size (area averaging when shrinking)."""
     h, w = lightness.shape

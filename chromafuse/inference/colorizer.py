@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..color.fullres import join_lab, lightness_of, render_lightness, upsample_ab
+from ..color.fullres import join_small_ab, lightness_of, render_lightness
 from ..models.checkpoint import Checkpoint, check_render_settings, load_checkpoint
 from ..models.device import autocast, cpu_has_amx_bf16, resolve_device, resolve_precision, uses_channels_last
 from .onnx_model import OnnxModel, cached_onnx, onnx_extra_installed
@@ -121,7 +121,7 @@ class Colorizer:
         when bit_depth is 8 / 16."""
         small = np.stack([render_lightness(lum, self.size) for lum in lightness])
         ab_small = self.predict_ab(small)
-        return [join_lab(lum, upsample_ab(ab, *lum.shape), bit_depth) for lum, ab in zip(lightness, ab_small)]
+        return [join_small_ab(lum, ab, bit_depth) for lum, ab in zip(lightness, ab_small)]
 
     def colorize(self, image: np.ndarray) -> np.ndarray:
         """Colorize one numpy image: (H, W) or (H, W, 3|4), uint8, uint16 or float in [0, 1].

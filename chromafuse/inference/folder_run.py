@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..color.fullres import gray_from_lightness, join_lab, lightness_of, render_lightness, to_uint8, upsample_ab
+from ..color.fullres import gray_from_lightness, join_small_ab, lightness_of, render_lightness, to_uint8
 from ..media.files import write_atomic
 from ..media.images import DecodedImage, ImageReadError, encode_image, read_image
 from ..media.video import VideoError, check_codec
@@ -42,7 +42,7 @@ def _decode(job: Job, size: int, max_pixels: int) -> tuple[DecodedImage, np.ndar
 
 
 def _write(job: Job, image: DecodedImage, lightness: np.ndarray, ab_small: np.ndarray, options: ColorizeOptions) -> list[str]:
-    rgb = join_lab(lightness, upsample_ab(ab_small, *lightness.shape), image.bit_depth)
+    rgb = join_small_ab(lightness, ab_small, image.bit_depth)
     data, notes = encode_image(rgb, image.alpha, job.output.suffix, options.quality)
     if job.compare is not None:  # first: an output on disk means its file is complete (--skip-existing trusts it)
         strip = np.concatenate([gray_from_lightness(lightness, 8), to_uint8(rgb)], axis=1)

@@ -71,31 +71,32 @@ def _read(path: Path) -> dict:
     return record
 
 
+def _shard_record(record: dict) -> dict:
+    """A report's shard fields; a run without --shard is the one shard of one."""
+    return record.get("shard") or {"index": 0, "count": 1, "listed": len(record["files"])}
+
+
 def merge_reports(paths: list[Path]) -> MergedRun:
     """One record for a run split into shards; says which shards are missing, whether the inputs changed
     between the shards' runs, and which files failed."""
     if not paths:
         raise ReportError("give at least one --report file to merge")
     records = [(Path(p), _read(p)) for p in paths]
-    counts = {(r.get("shard") or {"count": 1})["count"] for _, r in records}
+    shards = [_shard_record(r) for _, r in records]
+    counts = {shard["count"] for shard in shards}
     if len(counts) > 1:
         raise ReportError(
             "the reports come from different splits: "
-            + ", ".join(
-                f"{p} is shard {(r.get('shard') or {'index': 0, 'count': 1})['index']}/"
-                f"{(r.get('shard') or {'count': 1})['count']}"
-                for p, r in records
-            )
+            + ", ".join(f"{p} is shard {shard['index']}/{shard['count']}" for (p, _), shard in zip(records, shards))
         )
     count = counts.pop()
     problems: list[str] = []
     seen: dict[int, list[str]] = {}
     listings: dict[str, tuple[int, str]] = {}  # report -> (files listed, digest of their paths)
     files: dict[str, dict] = {}
-    for path, record in records:
-        shard = record.get("shard") or {"index": 0, "count": 1, "listed": len(record["files"])}
+    for (path, record), shard in zip(records, shards):
         seen.setdefault(shard["index"], []).append(str(path))
-        listings[f"{path} (shard {shard['index']})"] = (shard.get("listed", 0), shard.get("listing", ""))
+        listings[f"{path} (shard {shard['index']})"] = (shard["listed"], shard.get("listing", ""))
         for item in record["files"]:
             known = files.get(item["input"])
             if known is None or STATUS_RANK.get(item["status"], 3) < STATUS_RANK.get(known["status"], 3):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..color.fullres import join_lab, lightness_of, render_lightness, upsample_ab
+from ..color.fullres import join_small_ab, lightness_of, render_lightness
 from ..media.files import check_output_file
 from ..media.video import CONTAINER_FORMATS, CRF_CODECS, Transcoder, VideoError, check_codec, default_codec, probe, temporary_path
 from .plan import ColorizeOptions, FileResult
@@ -81,9 +81,7 @@ class _VideoPipeline:
     def _join(self, ready: list[tuple[int, np.ndarray]]) -> None:
         for index, ab in ready:
             lightness = self.frames[index][2]
-            self.joining.append(
-                (index, self.joiner.submit(lambda lum, a: join_lab(lum, upsample_ab(a, *lum.shape), 8), lightness, ab))
-            )
+            self.joining.append((index, self.joiner.submit(join_small_ab, lightness, ab, 8)))
 
     def _drain(self, limit: int) -> None:
         while len(self.joining) > limit:

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from ..color.fullres import join_lab, lightness_of, render_lightness, upsample_ab
+from ..color.fullres import join_small_ab, lightness_of, render_lightness
 from ..inference.batcher import DynamicBatcher, QueueFull
 from ..inference.colorizer import Colorizer
 from ..inference.onnx_model import OnnxModel
@@ -197,5 +197,5 @@ def _prepare(pixels, size: int):
 
 
 def _finish(lightness, ab, image, extension: str, quality: int) -> tuple[bytes, list[str]]:
-    rgb = join_lab(lightness, upsample_ab(ab, *lightness.shape), image.bit_depth)
+    rgb = join_small_ab(lightness, ab, image.bit_depth)
     return encode_image(rgb, image.alpha, extension, quality)
