@@ -32,6 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a bare checkout, not installed
 
+from chromafuse.guidance.sampling import sample_hints  # noqa: E402
 from chromafuse.models.checkpoint import Checkpoint, build_model, read_checkpoint, save_checkpoint  # noqa: E402
 from chromafuse.models.device import autocast, resolve_device, resolve_precision, to_layout, uses_channels_last  # noqa: E402
 from chromafuse.training.adversarial import Adversary  # noqa: E402
@@ -102,6 +103,7 @@ def pack(run: Path, folder: Path, budget_mib: float, quality: int, val_count: in
         "size": cfg.size,
         "lr": cfg.lr,
         "backbone_lr_scale": cfg.backbone_lr_scale,
+        "hint_lr_scale": cfg.hint_lr_scale,
         "weight_decay": cfg.weight_decay,
         "ema_decay": cfg.ema_decay,
         "freeze_backbone": cfg.freeze_backbone,
@@ -163,6 +165,7 @@ def train(
     if hasattr(model, "freeze_backbone"):
         model.freeze_backbone(manifest["freeze_backbone"])
     peak = lr if lr is not None else manifest["lr"] * (batch / 16) ** 0.5  # square-root scaling from batch 16
+    manifest.setdefault("hint_lr_scale", 10.0)  # packs made before guided models
     settings = SimpleNamespace(**{**manifest, "lr": peak, "warmup_steps": warmup, "min_lr_ratio": 0.05})
     optimizer = make_optimizer(model, settings)
     ema = make_ema(model, manifest["ema_decay"])
@@ -197,8 +200,12 @@ def train(
         lightness, ab = lab_batch(
             augment_batch(images[picks], manifest["size"], generator, settings.min_scale, settings.max_rotation), device
         )
+        guidance = {}
+        if getattr(model, "guided", False):  # a guided model trains with hints from the true colours, as on the CPU
+            hints, reference = sample_hints(ab, generator)
+            guidance = {"hints": to_layout(hints, device, precision), "reference": reference}
         with amp():
-            pred = model(to_layout(lightness, device, precision))
+            pred = model(to_layout(lightness, device, precision), **guidance)
         loss, parts = total_loss(terms, pred, ab, lightness, networks=networks)
         if not torch.isfinite(loss):
             raise SystemExit(f"loss became {float(loss)} at step {step + 1}; nothing written")

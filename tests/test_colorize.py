@@ -266,7 +266,7 @@ def test_colorize_paths_api(tmp_path, tiny_checkpoint):
 def test_no_default_model_message(tmp_path, monkeypatch):
     import chromafuse.inference.colorizer as engine
 
-    monkeypatch.setattr(engine, "default_weights_path", lambda: tmp_path / "absent.pt")
+    monkeypatch.setattr(engine, "default_weights_path", lambda guided=False: tmp_path / "absent.pt")
     cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8), np.uint8))
     result = colorize(tmp_path / "a.png", "-o", tmp_path / "o")
     assert result.exit_code == 2 and "no default model is installed" in result.output and "--weights" in result.output

@@ -41,10 +41,20 @@ def colorize(
         "--shard",
         help="K/N: take only share K (from 0) of N, by a hash of each file's relative path; merge with report merge.",
     ),
+    hints_file: Path | None = typer.Option(
+        None, "--hints", help='JSON file: input name (or relative path) -> [{"x": 120, "y": 80, "color": "#b02a2a"}, ...].'
+    ),
+    hint: list[str] | None = typer.Option(
+        None, "--hint", help="X,Y:#RRGGBB[:RADIUS], a colour hint in the input's pixels (repeatable; one input only)."
+    ),
+    reference: Path | None = typer.Option(
+        None, "--reference", help="A colour photo whose colours steer every input (an album, a film reel)."
+    ),
     jsonl: bool = typer.Option(False, "--jsonl", help="Print one JSON line per file (for scripts)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
 ) -> None:
     """Colorize black-and-white photos and films at full resolution."""
+    from ..guidance.cli_input import read_guidance
     from ..inference.colorizer import Colorizer, NoDefaultModelError
     from ..inference.plan import ColorizeOptions
     from ..inference.shards import parse_shard
@@ -54,6 +64,7 @@ def colorize(
     if temporal not in ("on", "off"):
         fail(f"--temporal {temporal!r}: expected on or off")
     try:
+        hints, reference_hint = read_guidance(inputs, hints_file, hint or [], reference)
         options = ColorizeOptions(
             recursive=recursive,
             ext=ext,
@@ -70,8 +81,11 @@ def colorize(
             crf=crf,
             temporal=temporal == "on",
             shard=parse_shard(shard) if shard is not None else None,
+            hints=hints,
+            reference=reference_hint,
         )
-        colorizer = Colorizer.load(weights, device=device, precision=precision, size=size, saturation=saturation, backend=backend)
+        guided = hints is not None or reference_hint is not None
+        colorizer = Colorizer.load(weights, device, precision, size, saturation, backend, guided=guided and weights is None)
         reporter = ColorizeReporter(mode="jsonl" if jsonl else "quiet" if quiet else "rich")
         summary = reporter.run(colorizer, inputs, output, options)
     except (ValueError, CheckpointError, NoDefaultModelError) as error:

@@ -29,6 +29,13 @@ def evaluate(
     max_mse: float | None = typer.Option(None, help="Fail when mean MSE is higher."),
     min_colorfulness: float | None = typer.Option(None, help="Fail when mean colourfulness is lower."),
     max_ciede2000: float | None = typer.Option(None, "--max-ciede2000", help="Fail when mean CIEDE2000 is higher."),
+    hints_from_truth: int = typer.Option(
+        0, "--hints-from-truth", help="Guided: N colour hints per image taken from its reference (fixed seed)."
+    ),
+    reference_from_truth: bool = typer.Option(
+        False, "--reference-from-truth", help="Guided: each reference photo steers its own colorization as a reference."
+    ),
+    seed: int = typer.Option(0, help="Seed of --hints-from-truth."),
     batch_size: int = typer.Option(8, "--batch-size", "-b"),
     device: str = typer.Option("auto"),
     precision: str = typer.Option("auto"),
@@ -60,6 +67,9 @@ def evaluate(
             batch_size,
             saturation=saturation,
             backend=backend,
+            hints_from_truth=hints_from_truth,
+            reference_from_truth=reference_from_truth,
+            seed=seed,
             thresholds=thresholds,
             progress=not quiet,
         )

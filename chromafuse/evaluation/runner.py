@@ -7,6 +7,7 @@ predictions (``pred_dir``) paired with references by relative path, ignoring the
 from __future__ import annotations
 
 import heapq
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,9 @@ from skimage.color import lab2rgb, rgb2lab
 from tqdm import tqdm
 
 from ..color.fullres import lightness_of
+from ..guidance.guide import Guidance
+from ..guidance.hints import hints_from_truth
+from ..guidance.reference import reference_from_rgb
 from ..inference.colorizer import Colorizer
 from ..media.images import ImageReadError, read_image
 from ..media.listing import list_images
@@ -68,8 +72,19 @@ class EvaluateConfig:
     progress: bool = True
     saturation: float | None = None
     backend: str = "auto"
+    hints_from_truth: int = 0  # guided: this many points per image, sampled from the reference (fixed seed)
+    reference_from_truth: bool = False  # guided: each reference photo is its own global hint
+    seed: int = 0
+
+    @property
+    def guided(self) -> bool:
+        return self.hints_from_truth > 0 or self.reference_from_truth
 
     def __post_init__(self):
+        if not 0 <= self.hints_from_truth <= 1000:
+            raise ValueError(f"--hints-from-truth must be in 0..1000, got {self.hints_from_truth}")
+        if self.guided and self.pred_dir is not None:
+            raise ValueError("--hints-from-truth and --reference-from-truth colorize; they do not apply to --pred")
         if not Path(self.reference_dir).is_dir():
             raise ValueError(f"{self.reference_dir}: not a folder")
         if self.pred_dir is not None and not Path(self.pred_dir).is_dir():
@@ -152,9 +167,16 @@ def evaluate(cfg: EvaluateConfig) -> Evaluation:
     baseline = ModelScores("gray input (baseline)", "-")
     if cfg.pred_dir is not None:
         return _evaluate_predictions(cfg, refs, baseline)
-    colorizers = [Colorizer.load(w, cfg.device, cfg.precision, cfg.size, cfg.saturation, cfg.backend) for w in cfg.weights]
+    colorizers = [
+        Colorizer.load(w, cfg.device, cfg.precision, cfg.size, cfg.saturation, cfg.backend, guided=cfg.guided and w is None)
+        for w in cfg.weights
+    ]
+    if cfg.guided:
+        colorizers = [c.for_guidance() for c in colorizers]  # a model that takes no hints is refused here
     models = [ModelScores(_label(c, i, len(colorizers)), str(c.weights)) for i, c in enumerate(colorizers)]
     result = Evaluation(cfg.protocol, str(cfg.reference_dir), models, baseline, render_size=colorizers[0].size)
+    if cfg.guided:
+        result.settings["guidance"] = _guidance_protocol(cfg)
     keys = sorted(refs)
     with tqdm(total=len(keys), desc="evaluate", unit="img", disable=not cfg.progress) as bar:
         for start in range(0, len(keys), cfg.batch_size):
@@ -171,11 +193,31 @@ def evaluate(cfg: EvaluateConfig) -> Evaluation:
                 batch.append((key, ref, gray))
             if batch:
                 lightness = [lightness_of(gray) for _, _, gray in batch]
+                guidance = [_truth_guidance(cfg, key, ref) for key, ref, _ in batch] if cfg.guided else None
                 for colorizer, scores in zip(colorizers, models):
-                    for (key, ref, _), rgb in zip(batch, colorizer.colorize_lightness(lightness, bit_depth=8)):
+                    for (key, ref, _), rgb in zip(batch, colorizer.colorize_lightness(lightness, 8, guidance)):
                         _score_into(scores, key, rgb, ref)
             bar.update(len(keys[start : start + cfg.batch_size]))
     return result
+
+
+def _truth_guidance(cfg: EvaluateConfig, key: str, ref: np.ndarray) -> Guidance:
+    """Hints and / or a global hint from the reference itself; the points depend on the seed and the file only."""
+    rng = np.random.default_rng([cfg.seed, zlib.crc32(key.encode())])
+    hints = tuple(hints_from_truth(ref, cfg.hints_from_truth, rng)) if cfg.hints_from_truth else ()
+    return Guidance(hints, reference_from_rgb(ref) if cfg.reference_from_truth else None)
+
+
+def _guidance_protocol(cfg: EvaluateConfig) -> str:
+    parts = []
+    if cfg.hints_from_truth:
+        parts.append(
+            f"{cfg.hints_from_truth} hint(s) per image from the reference: uniform positions (seed {cfg.seed} and the file "
+            "name), each a 5x5 patch given its true mean ab"
+        )
+    if cfg.reference_from_truth:
+        parts.append("each reference photo as its own global hint (its ab histogram)")
+    return "; ".join(parts)
 
 
 def _label(colorizer: Colorizer, index: int, count: int) -> str:

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..color.fullres import join_small_ab, lightness_of, render_lightness
+from ..guidance.guide import Guidance, load_reference
+from ..guidance.hints import Hint, HintError, make_hint
 from ..models.checkpoint import Checkpoint, check_render_settings, load_checkpoint
 from ..models.device import autocast, cpu_has_amx_bf16, resolve_device, resolve_precision, uses_channels_last
 from .onnx_model import OnnxModel, cached_onnx, onnx_extra_installed
 
 
-def default_weights_path() -> Path:
-    return Path(__file__).parent.parent / "weights" / "default.pt"
+def default_weights_path(guided: bool = False) -> Path:
+    """The bundled automatic model, or (``guided``) the bundled model that also takes hints."""
+    return Path(__file__).parent.parent / "weights" / ("guided.pt" if guided else "default.pt")
 
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -37,6 +40,7 @@ class Colorizer:
     precision: str
     size: int
     saturation: float = 1.0
+    _guided_sibling: Colorizer | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def load(
@@ -47,15 +51,18 @@ class Colorizer:
         size: int | None = None,
         saturation: float | None = None,
         backend: str = "auto",
+        guided: bool = False,
     ) -> Colorizer:
         """Load a checkpoint (default: the model shipped with the package) for inference.
 
         ``backend``: 'torch'; 'onnx' (ONNX Runtime on the CPU: ``.onnx`` files from ``chromafuse export``, or
         a checkpoint's ONNX build, made once into the cache); or 'auto': ONNX Runtime for ``.onnx`` files and,
-        on CPUs without AMX-BF16 (where it was faster), for the bundled model; torch otherwise."""
-        path = Path(weights) if weights is not None else default_weights_path()
+        on CPUs without AMX-BF16 (where it was faster), for the bundled model; torch otherwise.
+        ``guided`` (without ``weights``): the bundled model that takes hints and a reference photo (torch)."""
+        path = Path(weights) if weights is not None else default_weights_path(guided)
         if weights is None and not path.exists():
-            raise NoDefaultModelError("no default model is installed with this chromafuse; pass --weights PATH to a checkpoint")
+            which = "guided" if guided else "default"
+            raise NoDefaultModelError(f"no {which} model is installed with this chromafuse; pass --weights PATH to a checkpoint")
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         is_onnx = path.suffix.lower() == ".onnx"
@@ -69,6 +76,7 @@ class Colorizer:
         elif (
             backend == "auto"
             and weights is None
+            and not guided
             and size is None
             and torch_device.type == "cpu"
             and precision in ("auto", "fp32")
@@ -105,32 +113,90 @@ class Colorizer:
     def name(self) -> str:
         return self.checkpoint.metadata.get("name", self.checkpoint.arch)
 
+    @property
+    def guided(self) -> bool:
+        """Whether this model reads hints and a reference photo."""
+        return bool(getattr(self.model, "guided", False))
+
+    def for_guidance(self) -> Colorizer:
+        """The colorizer that takes hints: this one if its model does; for the bundled automatic model, the
+        bundled guided model (loaded once, same device, render size and saturation); otherwise a HintError."""
+        if self.guided:
+            return self
+        if self.weights.resolve() != default_weights_path().resolve():
+            raise HintError(
+                f"{self.weights}: this model takes no hints or reference photo (train one with --model-arg guided=true)"
+            )
+        if self._guided_sibling is None:
+            device = self.device.type if self.device.index is None else str(self.device)
+            precision = self.precision if self.device.type != "cpu" or self.precision != "fp32" else "auto"
+            try:
+                sibling = Colorizer.load(None, device, precision, self.size, self.saturation, "torch", guided=True)
+            except NoDefaultModelError as error:
+                raise HintError(f"hints and reference photos need a guided model: {error}") from None
+            self._guided_sibling = sibling
+        return self._guided_sibling
+
     @torch.no_grad()
-    def predict_ab(self, lightness_small: np.ndarray) -> np.ndarray:
-        """(B, S, S) L at render size -> (B, S, S, 2) ab in Lab units, times the saturation gain."""
+    def predict_ab(
+        self, lightness_small: np.ndarray, hints: np.ndarray | None = None, reference: np.ndarray | None = None
+    ) -> np.ndarray:
+        """(B, S, S) L at render size -> (B, S, S, 2) ab in Lab units, times the saturation gain. A guided model
+        also takes ``hints`` (B, 3, S, S) and ``reference`` (B, REFERENCE_DIM), as Guidance.arrays makes them."""
         batch = torch.from_numpy(np.ascontiguousarray(lightness_small, dtype=np.float32))[:, None].to(self.device)
+        guidance = {}
+        if hints is not None or reference is not None:
+            if not self.guided:
+                raise HintError(f"{self.weights}: this model takes no hints or reference photo")
+            if hints is not None:
+                guidance["hints"] = torch.from_numpy(np.ascontiguousarray(hints, dtype=np.float32)).to(self.device)
+            if reference is not None:
+                guidance["reference"] = torch.from_numpy(np.ascontiguousarray(reference, dtype=np.float32)).to(self.device)
         if uses_channels_last(self.device, self.precision):
             batch = batch.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.precision):
-            ab = self.model(batch)
+            ab = self.model(batch, **guidance)
         ab = ab.float() * self.saturation if self.saturation != 1.0 else ab.float()
         return ab.permute(0, 2, 3, 1).cpu().numpy()
 
-    def colorize_lightness(self, lightness: list[np.ndarray], bit_depth: int | None = None) -> list[np.ndarray]:
+    def predict_guided(self, small: np.ndarray, guidance: list[Guidance | None], shapes: list[tuple[int, int]]) -> np.ndarray:
+        """predict_ab for a batch where some images carry Guidance (``shapes``: each input's (height, width))."""
+        if not any(guidance):
+            return self.predict_ab(small)
+        model = self.for_guidance()
+        arrays = [(g or Guidance()).arrays(w, h, model.size) for g, (h, w) in zip(guidance, shapes)]
+        return model.predict_ab(small, np.stack([a[0] for a in arrays]), np.stack([a[1] for a in arrays]))
+
+    def colorize_lightness(
+        self, lightness: list[np.ndarray], bit_depth: int | None = None, guidance: list[Guidance | None] | None = None
+    ) -> list[np.ndarray]:
         """Full-resolution L images -> full-resolution RGB, one batch: float32 in [0, 1], or uint8 / uint16
-        when bit_depth is 8 / 16."""
+        when bit_depth is 8 / 16; ``guidance``: one Guidance (or None) per image."""
         small = np.stack([render_lightness(lum, self.size) for lum in lightness])
-        ab_small = self.predict_ab(small)
+        ab_small = self.predict_guided(small, guidance or [None] * len(lightness), [lum.shape for lum in lightness])
         return [join_small_ab(lum, ab, bit_depth) for lum, ab in zip(lightness, ab_small)]
 
-    def colorize(self, image: np.ndarray) -> np.ndarray:
+    def colorize(
+        self,
+        image: np.ndarray,
+        hints: list[Hint | dict | tuple] | None = None,
+        reference: str | os.PathLike | np.ndarray | None = None,
+    ) -> np.ndarray:
         """Colorize one numpy image: (H, W) or (H, W, 3|4), uint8, uint16 or float in [0, 1].
 
+        ``hints``: colour hints in the image's pixels, as Hint, ``{"x": 120, "y": 80, "color": "#b02a2a",
+        "radius": 4}`` or ``(x, y, "#b02a2a")``; ``reference``: a colour photo (path or array) whose colours
+        steer the result. Either uses the guided model (the bundled one, with the bundled default).
         Returns RGB (H, W, 3) in the input's dtype (alpha, if given, is appended unchanged).
         """
         pixels, alpha, kind = _split_alpha(image)
         bit_depth = {np.uint8: 8, np.uint16: 16}.get(kind)
-        out = self.colorize_lightness([lightness_of(pixels)], bit_depth)[0]
+        guidance = Guidance(
+            tuple(_as_hint(h, n) for n, h in enumerate(hints or ())),
+            load_reference(reference) if reference is not None else None,
+        )
+        guidance.check(pixels.shape[1], pixels.shape[0], "image")
+        out = self.colorize_lightness([lightness_of(pixels)], bit_depth, [guidance])[0]
         return out if alpha is None else np.dstack([out, alpha])
 
     def colorize_paths(self, inputs, output_dir, **options):
@@ -152,6 +218,17 @@ class Colorizer:
         if output.is_dir():
             output = output / source.name
         return colorize_video(self, source, output, ColorizeOptions(**options), on_frames)
+
+
+def _as_hint(hint: Hint | dict | tuple, number: int) -> Hint:
+    where = f"hint {number}"
+    if isinstance(hint, Hint):
+        return make_hint(hint.x, hint.y, hint.color, hint.radius, where)
+    if isinstance(hint, dict):
+        return make_hint(hint.get("x"), hint.get("y"), hint.get("color"), hint.get("radius"), where)
+    if isinstance(hint, (tuple, list)) and len(hint) in (3, 4):
+        return make_hint(*hint, where=where)
+    raise HintError(f"{where}: expected a Hint, a dict with x, y, color or a tuple (x, y, color), got {hint!r}")
 
 
 def _split_alpha(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, type]:

@@ -51,10 +51,12 @@ def _write(job: Job, image: DecodedImage, lightness: np.ndarray, ab_small: np.nd
     return notes
 
 
-def _predict_with_retry(colorizer: Colorizer, small: np.ndarray, notes: list[str]) -> np.ndarray:
-    """Predict a batch; on out-of-memory, halve the batch and say so."""
+def _predict_with_retry(
+    colorizer: Colorizer, small: np.ndarray, notes: list[str], guidance: list, shapes: list[tuple[int, int]]
+) -> np.ndarray:
+    """Predict a batch (with each image's Guidance or None); on out-of-memory, halve the batch and say so."""
     try:
-        return colorizer.predict_ab(small)
+        return colorizer.predict_guided(small, guidance, shapes)
     except torch.cuda.OutOfMemoryError:  # the same class as torch.OutOfMemoryError
         if len(small) == 1:
             raise
@@ -63,8 +65,16 @@ def _predict_with_retry(colorizer: Colorizer, small: np.ndarray, notes: list[str
         half = len(small) // 2
         notes.append(f"out of memory with a batch of {len(small)}: retried in batches of {half}")
         return np.concatenate(
-            [_predict_with_retry(colorizer, small[:half], notes), _predict_with_retry(colorizer, small[half:], notes)]
+            [
+                _predict_with_retry(colorizer, small[:half], notes, guidance[:half], shapes[:half]),
+                _predict_with_retry(colorizer, small[half:], notes, guidance[half:], shapes[half:]),
+            ]
         )
+
+
+def _guidance_note(guidance) -> str:
+    parts = [f"{len(guidance.hints)} hint{'s' if len(guidance.hints) != 1 else ''}"] if guidance.hints else []
+    return "guided: " + " and ".join(parts + (["the reference photo's colours"] if guidance.reference is not None else []))
 
 
 class _Pipeline:
@@ -123,7 +133,9 @@ class _Pipeline:
 
     def _flush(self) -> None:
         notes: list[str] = []
-        ab_small = _predict_with_retry(self.colorizer, np.stack([b[4] for b in self.batch]), notes)
+        small = np.stack([b[4] for b in self.batch])
+        guidance, shapes = [b[0].guidance for b in self.batch], [b[3].shape for b in self.batch]
+        ab_small = _predict_with_retry(self.colorizer, small, notes, guidance, shapes)
         for note in dict.fromkeys(notes):
             if self.on_note:
                 self.on_note(note)
@@ -133,6 +145,8 @@ class _Pipeline:
                 str(job.source), str(job.output), "done", seconds=t0, width=width, height=height, was_color=image.is_color
             )
             result.notes += image.notes
+            if job.guidance:
+                result.notes.append(_guidance_note(job.guidance))
             if image.is_color:
                 result.notes.append("input is already in colour: colorized from its lightness")
             self.writing.append((result, self.writers.submit(_write, job, image, lightness, ab, self.options)))

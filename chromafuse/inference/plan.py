@@ -7,8 +7,12 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
+from ..guidance.guide import Guidance
+from ..guidance.hints import Hint, HintError
 from ..media.files import check_output_file
-from ..media.images import DEFAULT_MAX_PIXELS, OUTPUT_EXTENSIONS
+from ..media.images import DEFAULT_MAX_PIXELS, OUTPUT_EXTENSIONS, oriented_size
 from ..media.listing import expand_inputs, is_video_path
 from .shards import Shard
 
@@ -33,6 +37,8 @@ class ColorizeOptions:
     crf: int = 18  # videos: constant-quality factor (lower is better)
     temporal: bool = True  # videos: steady the colour over neighbouring frames
     shard: Shard | None = None  # take only this share of the inputs (--shard K/N)
+    hints: dict[str, tuple[Hint, ...]] | None = field(default=None, compare=False)  # input name or relative path -> hints
+    reference: np.ndarray | None = field(default=None, compare=False)  # one global hint for every input (--reference)
 
     def __post_init__(self):
         if self.ext not in ("same", *OUTPUT_EXTENSIONS):
@@ -117,6 +123,7 @@ class Job:
     output: Path
     compare: Path | None
     video: bool = False  # a film: colorize_video, after the photos
+    guidance: Guidance | None = None  # hints and / or a reference photo's colours
 
 
 def output_path(relative: Path, out_dir: Path, options: ColorizeOptions) -> Path:
@@ -146,6 +153,7 @@ def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tup
     if not pairs and not problems:
         raise ValueError(f"no image or video files found in {', '.join(inputs)}")
     listed = listing_of([relative for _, relative in pairs] + [Path(path) for path, _ in problems])
+    listed_pairs = list(pairs)
     if options.shard is not None:
         pairs = [(path, relative) for path, relative in pairs if options.shard.takes(relative)]
         problems = [(path, reason) for path, reason in problems if options.shard.takes(path)]
@@ -173,6 +181,7 @@ def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tup
         check_output_file(options.report, "--report", sources, options.overwrite)
         if str(options.report.resolve()).casefold() in claimed:
             raise ValueError(f"--report {options.report}: is where an output image goes; choose another file name")
+    _attach_guidance(jobs, {source.resolve(): relative for source, relative in pairs}, options, listed_pairs)
     existing = [j.output for j in jobs if j.output.exists() or (j.compare and j.compare.exists())]
     if existing and not options.overwrite:
         raise ValueError(
@@ -180,3 +189,33 @@ def plan_jobs(inputs: list[str], out_dir: Path, options: ColorizeOptions) -> tup
             "pass --skip-existing to resume a run or --overwrite to replace them"
         )
     return jobs, settled, listed
+
+
+def _attach_guidance(
+    jobs: list[Job], relatives: dict[Path, Path], options: ColorizeOptions, listed: list[tuple[Path, Path]]
+) -> None:
+    """Give each job its hints (by relative path, or by file name when that names one input) and the reference;
+    refuse, before any work, hints for no input, for two inputs, for a film, or outside their image."""
+    if options.hints is None and options.reference is None:
+        return
+    by_name: dict[str, list[Path]] = {}
+    known = set()
+    for _, relative in listed:
+        known.add(relative.as_posix())
+        by_name.setdefault(relative.name, []).append(relative)
+    for key in options.hints or {}:
+        if key not in known and key not in by_name:
+            raise HintError(f"hints for {key!r}: no such input (give its file name or its path relative to the input folder)")
+        if key not in known and len(by_name[key]) > 1:
+            names = ", ".join(p.as_posix() for p in by_name[key][:3])
+            raise HintError(f"hints for {key!r}: the name matches several inputs ({names}); give the relative path")
+    for job in jobs:
+        relative = relatives[job.source.resolve()]
+        hints = (options.hints or {}).get(relative.as_posix()) or (options.hints or {}).get(relative.name) or ()
+        if hints and job.video:
+            raise HintError(f"hints for {relative.as_posix()}: hints apply to photos; a film takes --reference")
+        width, height = oriented_size(job.source) if hints else (0, 0)
+        if width and height:  # an unreadable file fails later, with its reason
+            for hint in hints:
+                hint.check_inside(width, height, str(job.source))
+        job.guidance = Guidance(tuple(hints), options.reference) if hints or options.reference is not None else None

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..color.fullres import join_small_ab, lightness_of, render_lightness
+from ..guidance.guide import Guidance
 from ..media.files import check_output_file
 from ..media.video import CONTAINER_FORMATS, CRF_CODECS, Transcoder, VideoError, check_codec, default_codec, probe, temporary_path
 from .plan import ColorizeOptions, FileResult
@@ -71,7 +72,12 @@ class _VideoPipeline:
         if not self.batch:
             return
         started = time.perf_counter()
-        ab_small = self.colorizer.predict_ab(np.stack([small for _, small in self.batch]))
+        small = np.stack([small for _, small in self.batch])
+        if self.options.reference is not None:  # one reference photo steers the whole film
+            guidance = [Guidance(reference=self.options.reference)] * len(small)
+            ab_small = self.colorizer.predict_guided(small, guidance, [small.shape[1:]] * len(small))
+        else:
+            ab_small = self.colorizer.predict_ab(small)
         self.model_seconds += time.perf_counter() - started
         for (index, small), ab in zip(self.batch, ab_small):
             self._join(self.stabiliser.push(index, small, ab) if self.stabiliser is not None else [(index, ab)])

@@ -97,6 +97,17 @@ def check_header(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         raise ImageReadError(f"cannot read file: {error.strerror or error}") from None
 
 
+def oriented_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image as it is shown (EXIF rotations applied), from its header; (0, 0) if unreadable."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1) if image.format in ("JPEG", "TIFF", "WEBP", "PNG") else 1
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return 0, 0
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
 def _check_complete(fmt: str, data: bytes) -> None:
     # OpenCV decodes a JPEG cut short without complaint (grey bottom rows); the end marker tells.
     if fmt == "JPEG" and b"\xff\xd9" not in data[-4096:]:

@@ -18,6 +18,7 @@ from torch import nn
 from ..color.lab import denormalize_ab, gray_rgb_from_l, normalize_l
 from .ab_bins import AbBins
 from .efficientnet import EfficientNetLite0Encoder, rgb_to_backbone_input
+from .hint_inputs import HintInputs, check_guidance
 from .layers import ConvBlock, UpBlock, resize_to
 
 
@@ -70,9 +71,11 @@ class FusionColorizer(nn.Module):
         bin_size: float = 10.0,
         temperature: float = 0.38,
         rebalance_mix: float = 0.5,
+        guided: bool = False,
     ):
         super().__init__()
         self.native_size = native_size
+        self.guided = bool(guided)
         self.encoder = EfficientNetLite0Encoder()
         self.backbone_pretrained = bool(pretrained_backbone) and self.encoder.load_imagenet_weights()
         c2, c4, c8, c16, c32 = EfficientNetLite0Encoder.channels
@@ -102,6 +105,9 @@ class FusionColorizer(nn.Module):
         if self.bins is not None:  # a distribution per pixel is costly: predict it at stride 4
             layers.append(nn.AvgPool2d(2))
         self.refine = nn.Sequential(*layers, nn.Conv2d(refine_channels, self.bins.count if self.bins else 2, 1))
+        # Guided colorization (optional): local hint maps and a global hint feed every decoder stride,
+        # the refinement at stride 2 and the colour queries, through layers that start at zero.
+        self.hint_inputs = HintInputs((d32, d16, d8, d4, refine_channels), query_dim) if self.guided else None
 
     @property
     def bins_head_name(self) -> str:
@@ -135,16 +141,46 @@ class FusionColorizer(nn.Module):
             module.eval()  # frozen BatchNorm keeps its ImageNet statistics
         return self
 
-    def forward(self, lightness: torch.Tensor, with_logits: bool = False):
-        """ab in Lab units at the input's size; with ``with_logits`` (bins head) also the stride-4 bin logits."""
+    def forward(
+        self,
+        lightness: torch.Tensor,
+        hints: torch.Tensor | None = None,
+        reference: torch.Tensor | None = None,
+        with_logits: bool = False,
+    ):
+        """ab in Lab units at the input's size; with ``with_logits`` (bins head) also the stride-4 bin logits.
+
+        A guided model also reads ``hints`` (B, 3, H, W: a/110, b/110 and a mask at the input's size) and
+        ``reference`` (B, REFERENCE_DIM global hints); either may be None (no hints). Other models refuse them."""
+        check_guidance(hints, reference, lightness)
+        guide = self.hint_inputs
+        if guide is None and (hints is not None or reference is not None):
+            raise ValueError("this model takes no hints; train one with --model-arg guided=true")
+        if guide is not None:
+            batch, _, height, width = lightness.shape
+            if hints is None:
+                hints = lightness.new_zeros(batch, 3, height, width)
+            if reference is None:
+                reference = lightness.new_zeros(batch, guide.global_mlp[0].in_features)
+            query_term, feature_term = guide.global_terms(reference.to(lightness.dtype))
         f2, f4, f8, f16, f32 = self.encoder(rgb_to_backbone_input(gray_rgb_from_l(lightness)))
         p32 = self.lateral32(f32)
+        if guide is not None:
+            p32 = p32 + feature_term.to(p32.dtype) + guide.local_term(0, hints, p32)
         p16 = self.up16(p32, f16)
+        if guide is not None:
+            p16 = p16 + guide.local_term(1, hints, p16)
         p8 = self.up8(p16, f8)
+        if guide is not None:
+            p8 = p8 + guide.local_term(2, hints, p8)
         p4 = self.up4(p8, f4)
+        if guide is not None:
+            p4 = p4 + guide.local_term(3, hints, p4)
 
         batch = lightness.shape[0]
         queries = self.query_feat.unsqueeze(0).expand(batch, -1, -1)
+        if guide is not None:
+            queries = queries + query_term.to(queries.dtype)
         query_pos = self.query_pos.unsqueeze(0).expand(batch, -1, -1)
         scales = (p32, p16, p8)
         for index, layer in enumerate(self.layers):
@@ -161,7 +197,11 @@ class FusionColorizer(nn.Module):
         similarity = torch.einsum("bqc,bchw->bqhw", query_embed, p4.to(query_embed.dtype))
         similarity = resize_to(similarity, f2)
         l_half = F.interpolate(normalize_l(lightness), size=f2.shape[-2:], mode="area")
-        features = self.refine[:-1](torch.cat([similarity, f2.to(similarity.dtype), l_half.to(similarity.dtype)], dim=1))
+        inputs = torch.cat([similarity, f2.to(similarity.dtype), l_half.to(similarity.dtype)], dim=1)
+        features = self.refine[0](inputs)
+        if guide is not None:
+            features = features + guide.local_term(4, hints, features)
+        features = self.refine[1:-1](features)
         if self.bins is None:
             ab = denormalize_ab(resize_to(self.refine[-1](features), lightness).float())
             return (ab, None) if with_logits else ab

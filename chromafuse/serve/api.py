@@ -11,7 +11,9 @@ by the queue, not by the load.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import filetype
@@ -20,6 +22,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from ..color.fullres import join_small_ab, lightness_of, render_lightness
+from ..guidance.guide import Guidance, load_reference
+from ..guidance.hints import HintError, make_hint
 from ..inference.batcher import DynamicBatcher, QueueFull
 from ..inference.colorizer import Colorizer
 from ..inference.onnx_model import OnnxModel
@@ -33,7 +37,7 @@ FORMATS = {
     "jpg": (".jpg", "image/jpeg"),
     "webp": (".webp", "image/webp"),
 }
-OPTIONS = ("image", "size", "saturation", "format", "quality")
+OPTIONS = ("image", "size", "saturation", "format", "quality", "hints", "reference")
 RETRY_AFTER_S = 1
 
 
@@ -148,7 +152,7 @@ def api_router(colorizer: Colorizer, batcher: DynamicBatcher, limits: ServeLimit
         if declared and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
             raise ApiError(413, f"the request is {int(declared) / 1e6:.1f} MB; the limit is {limits.max_file_mb} MB")
         try:
-            form = await request.form(max_files=1, max_fields=len(OPTIONS))
+            form = await request.form(max_files=2, max_fields=len(OPTIONS))
         except Exception as error:  # starlette raises its own HTTPException / MultiPartException for malformed bodies
             raise ApiError(400, f"expected multipart/form-data with the photo in a field named image ({error})") from None
         upload = form.get("image")
@@ -167,12 +171,18 @@ def api_router(colorizer: Colorizer, batcher: DynamicBatcher, limits: ServeLimit
             if str(error).startswith(("not an image", "unreadable image header", "empty file")):
                 raise ApiError(415, f"{name}: not an image that chromafuse reads; found {found_in(data)}") from None
             raise ApiError(400, f"{name}: {error}") from None
+        guidance = await _guidance(form, image.shape, max_bytes, limits.max_pixels)
         lightness, small = await run_in_threadpool(_prepare, image.pixels, size)
-        try:
-            future = batcher.submit(small, saturation)
-        except QueueFull:
-            raise _busy(batcher.waiting) from None
-        ab = await asyncio.wrap_future(future)
+        if guidance:  # steered requests run one by one on the guided model, beside the batches
+            guided = replace(colorizer.for_guidance(), saturation=saturation)
+            shape = [lightness.shape]
+            ab = (await run_in_threadpool(guided.predict_guided, small[None], [guidance], shape))[0]
+        else:
+            try:
+                future = batcher.submit(small, saturation)
+            except QueueFull:
+                raise _busy(batcher.waiting) from None
+            ab = await asyncio.wrap_future(future)
         extension, media_type = FORMATS[fmt]
         body, notes = await run_in_threadpool(_finish, lightness, ab, image, extension, quality)
         headers = {
@@ -185,6 +195,44 @@ def api_router(colorizer: Colorizer, batcher: DynamicBatcher, limits: ServeLimit
         return Response(body, media_type=media_type, headers=headers)
 
     return router
+
+
+async def _guidance(form, shape: tuple[int, int], max_bytes: int, max_pixels: int) -> Guidance | None:
+    """The hints field (JSON: [{"x": .., "y": .., "color": "#rrggbb"}, ..]) and the reference file, checked; 400 if bad."""
+    raw, upload = form.get("hints"), form.get("reference")
+    if raw in (None, "") and upload is None:
+        return None
+    try:
+        hints = []
+        if raw not in (None, ""):
+            try:
+                points = json.loads(raw if isinstance(raw, str) else (await raw.read()).decode())
+            except (json.JSONDecodeError, UnicodeDecodeError) as error:
+                raise HintError(f"hints: not JSON ({error})") from None
+            if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
+                raise HintError('hints: expected a JSON list like [{"x": 120, "y": 80, "color": "#b02a2a"}]')
+            hints = [
+                make_hint(p.get("x"), p.get("y"), p.get("color"), p.get("radius"), f"hints[{n}]") for n, p in enumerate(points)
+            ]
+        reference = None
+        if upload is not None:
+            if isinstance(upload, str):
+                raise HintError("reference: send the reference photo as a file (-F reference=@album.jpg)")
+            data = await upload.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise ApiError(413, "reference: over the size limit")
+            try:
+                decoded = await run_in_threadpool(decode_image, data, max_pixels)
+            except ImageReadError as error:
+                raise HintError(f"reference: {error}") from None
+            if not decoded.is_color:
+                raise HintError("reference: the reference photo has no colour (it is grayscale)")
+            reference = await run_in_threadpool(load_reference, decoded.pixels)
+        guidance = Guidance(tuple(hints), reference)
+        guidance.check(shape[1], shape[0], "hints")
+        return guidance
+    except HintError as error:
+        raise ApiError(400, str(error)) from None
 
 
 def _busy(waiting: int) -> ApiError:

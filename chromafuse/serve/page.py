@@ -16,7 +16,11 @@ import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from ..color.fullres import gray_from_lightness, lightness_of
+from ..guidance.guide import Guidance, load_reference
+from ..guidance.hints import Hint, HintError, make_hint
 from ..inference.colorizer import Colorizer
 from ..media.files import write_atomic
 from ..media.images import ImageReadError, encode_image, read_image
@@ -55,9 +59,12 @@ def colorize_uploads(
     workdir: Path,
     limits: ServeLimits = ServeLimits(),
     on_progress=None,
+    hints: list[Hint] | None = None,
+    reference: np.ndarray | None = None,
 ) -> PageResult:
     """Colorize uploaded files (display name, path) into ``workdir``: a grayscale preview and a
-    full-resolution PNG per image, plus a zip of all results. Bad files are reported, not raised."""
+    full-resolution PNG per image, plus a zip of all results. Bad files are reported, not raised.
+    ``hints`` steer the first photo (the one the page shows for guiding), ``reference`` (a global hint) all."""
     started = time.perf_counter()
     result = PageResult()
     if len(uploads) > limits.max_files:
@@ -79,7 +86,13 @@ def colorize_uploads(
             result.errors.append(f"{name}: {error}")
             continue
         lightness = lightness_of(decoded.pixels)
-        rgb = colorizer.colorize_lightness([lightness], decoded.bit_depth)[0]
+        guidance = Guidance(tuple(hints or ()) if index == 0 else (), reference)
+        try:
+            guidance.check(lightness.shape[1], lightness.shape[0], name)
+            rgb = colorizer.colorize_lightness([lightness], decoded.bit_depth, [guidance])[0]
+        except HintError as error:
+            result.errors.append(str(error))
+            continue
         stem = _unique_stem(name, taken)
         color_path, gray_path = workdir / f"{stem}_color.png", workdir / f"{stem}_gray.png"
         write_atomic(color_path, encode_image(rgb, decoded.alpha, ".png", 95)[0])
@@ -96,6 +109,45 @@ def colorize_uploads(
     return result
 
 
+def hints_from_table(rows) -> list[Hint]:
+    """The page's hint table (rows of x, y, colour; a pandas frame or lists) -> hints; blank rows are skipped,
+    a bad value is a HintError naming its row."""
+    if rows is None:
+        return []
+    values = rows.values.tolist() if hasattr(rows, "values") else list(rows)
+    hints = []
+    for number, row in enumerate(values, start=1):
+        cells = [c for c in list(row)[:3]]
+        if all(c in (None, "") or (isinstance(c, float) and np.isnan(c)) for c in cells):
+            continue
+        x, y, color = (cells + [None] * 3)[:3]
+        try:
+            x, y = float(x), float(y)
+        except (TypeError, ValueError):
+            raise HintError(f"hint row {number}: x {x!r} and y {y!r} must be numbers") from None
+        hints.append(make_hint(x, y, str(color), where=f"hint row {number}"))
+    return hints
+
+
+def guide_preview(colorizer: Colorizer, path: Path, hints: list[Hint], reference: np.ndarray | None, limits: ServeLimits):
+    """The first photo colorized with the current hints, each hint marked (a ring in its colour): the image
+    the page's guide panel shows, at the photo's own size so that clicks land in its pixels."""
+    import cv2
+
+    decoded = read_image(Path(path), max_pixels=limits.max_pixels)
+    lightness = lightness_of(decoded.pixels)
+    guidance = Guidance(tuple(hints), reference)
+    guidance.check(lightness.shape[1], lightness.shape[0], Path(path).name)
+    rgb = np.ascontiguousarray(colorizer.colorize_lightness([lightness], 8, [guidance])[0])
+    ring = max(4, round(max(rgb.shape[:2]) / 100))
+    for hint in hints:
+        centre = (int(hint.x), int(hint.y))
+        colour = tuple(int(hint.color[i : i + 2], 16) for i in (1, 3, 5))
+        cv2.circle(rgb, centre, ring + 2, (255, 255, 255), 2, cv2.LINE_AA)
+        cv2.circle(rgb, centre, ring, colour, 2, cv2.LINE_AA)
+    return rgb
+
+
 def summary_markdown(colorizer_name: str, result: PageResult) -> str:
     done = len(result.items)
     lines = [f"Colorized **{done}** photo{'s' if done != 1 else ''} with **{colorizer_name}** in **{result.seconds:.1f} s**."]
@@ -110,19 +162,52 @@ def build_app(colorizer: Colorizer, workroot: Path, limits: ServeLimits = ServeL
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    def run(files, size, saturation, progress=gr.Progress()):
+    def guidance_of(table, reference_path):
+        hints = hints_from_table(table)
+        return hints, load_reference(reference_path) if reference_path else None
+
+    def run(files, size, saturation, table, reference_path, progress=gr.Progress()):
         if not files:
             return [], gr.update(value=None, visible=False), "Upload one or more photos first."
         workdir = Path(tempfile.mkdtemp(dir=workroot))
         uploads = [(Path(getattr(f, "name", f)).name, Path(getattr(f, "name", f))) for f in files]
         model = replace(colorizer, size=int(size), saturation=float(saturation))
+        try:
+            hints, reference = guidance_of(table, reference_path)
+        except HintError as error:
+            return [], gr.update(value=None, visible=False), f"⚠️ {error}"
         result = colorize_uploads(
-            model, uploads, workdir, limits, on_progress=lambda i, n, name: progress((i, n), desc=f"colorizing {name}")
+            model,
+            uploads,
+            workdir,
+            limits,
+            on_progress=lambda i, n, name: progress((i, n), desc=f"colorizing {name}"),
+            hints=hints,
+            reference=reference,
         )
         zip_update = (
             gr.update(value=str(result.zip_path), visible=True) if result.zip_path else gr.update(value=None, visible=False)
         )
         return result.items, zip_update, summary_markdown(colorizer.name, result)
+
+    def preview(files, size, saturation, table, reference_path):
+        if not files:
+            return None, ""
+        try:
+            hints, reference = guidance_of(table, reference_path)
+            model = replace(colorizer, size=int(size), saturation=float(saturation))
+            return guide_preview(model, Path(getattr(files[0], "name", files[0])), hints, reference, limits), ""
+        except (HintError, ImageReadError) as error:
+            return None, f"⚠️ {error}"
+
+    def add_hint(table, color, event: gr.SelectData):
+        rows = [r for r in (table.values.tolist() if hasattr(table, "values") else list(table or [])) if any(map(str, r))]
+        x, y = event.index[:2]
+        return rows + [[int(x), int(y), color]]
+
+    def drop_last(table):
+        rows = table.values.tolist() if hasattr(table, "values") else list(table or [])
+        return rows[:-1]
 
     with gr.Blocks(title="chromafuse", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# chromafuse\nBlack-and-white photos in, colour out. Model: **{colorizer.name}**.")
@@ -133,6 +218,31 @@ def build_app(colorizer: Colorizer, workroot: Path, limits: ServeLimits = ServeL
                 size = gr.Slider(128, 512, value=colorizer.size, step=32, label="Render size (px)")
                 saturation = gr.Slider(0.0, 2.0, value=colorizer.saturation, step=0.05, label="Saturation")
                 button = gr.Button("Colorize", variant="primary", elem_id="colorize")
+        with gr.Accordion("Guide the colours (optional)", open=True):
+            gr.Markdown(
+                "Click the first photo to place a colour hint (the colour below; only its hue and saturation count). "
+                "Edit a row to move a hint or change its colour; a reference photo lends its colours to every photo."
+            )
+            with gr.Row():
+                with gr.Column(scale=2):
+                    guide_image = gr.Image(
+                        label="First photo: click to place a hint", type="numpy", interactive=False, elem_id="guide-image"
+                    )
+                with gr.Column(scale=1):
+                    hint_color = gr.ColorPicker(value="#c81e1e", label="Hint colour", elem_id="hint-color")
+                    hint_table = gr.Dataframe(
+                        headers=["x", "y", "color"],
+                        datatype=["number", "number", "str"],
+                        value=[],
+                        interactive=True,
+                        label="Hints (pixels of the photo)",
+                        elem_id="hint-table",
+                    )
+                    with gr.Row():
+                        undo = gr.Button("Remove last hint", elem_id="remove-hint")
+                        clear = gr.Button("Clear hints", elem_id="clear-hints")
+                    reference = gr.Image(type="filepath", label="Reference photo (optional)", elem_id="reference")
+            guide_status = gr.Markdown(elem_id="guide-status")
         status = gr.Markdown(elem_id="status")
         download_all = gr.DownloadButton("Download all (zip)", visible=False, elem_id="download-all")
         results = gr.State([])
@@ -150,6 +260,18 @@ def build_app(colorizer: Colorizer, workroot: Path, limits: ServeLimits = ServeL
                     )
                     gr.DownloadButton(f"Download {Path(item['color']).name}", value=item["color"], elem_id=f"download-{number}")
 
-        button.click(run, inputs=[files, size, saturation], outputs=[results, download_all, status], concurrency_limit=1)
+        guide_inputs = [files, size, saturation, hint_table, reference]
+        button.click(run, inputs=guide_inputs, outputs=[results, download_all, status], concurrency_limit=1)
+        for trigger in (files.change, reference.change, hint_table.input):
+            trigger(preview, inputs=guide_inputs, outputs=[guide_image, guide_status], concurrency_limit=1)
+        guide_image.select(add_hint, inputs=[hint_table, hint_color], outputs=hint_table).then(
+            preview, inputs=guide_inputs, outputs=[guide_image, guide_status], concurrency_limit=1
+        )
+        undo.click(drop_last, inputs=hint_table, outputs=hint_table).then(
+            preview, inputs=guide_inputs, outputs=[guide_image, guide_status], concurrency_limit=1
+        )
+        clear.click(lambda: [], outputs=hint_table).then(
+            preview, inputs=guide_inputs, outputs=[guide_image, guide_status], concurrency_limit=1
+        )
     app.queue(max_size=32, default_concurrency_limit=1)
     return app

@@ -51,6 +51,7 @@ class TrainConfig:
     time_budget_min: float | None = None
     lr: float = 5e-4
     backbone_lr_scale: float = 0.2
+    hint_lr_scale: float = 10.0  # guided models: the hint inputs start at zero and learn faster than the rest
     weight_decay: float = 0.01
     warmup_steps: int = 200
     min_lr_ratio: float = 0.05

@@ -120,16 +120,19 @@ def fit_colour_prior(model: torch.nn.Module, data: RunData, fresh: set[str], sam
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    backbone, rest = [], []
+    """AdamW with a lower rate for the pretrained backbone and a higher one for a guided model's hint inputs."""
+    groups: dict[str, list] = {"rest": [], "backbone": [], "hints": []}
     for name, param in model.named_parameters():
         if param.requires_grad:
-            (backbone if name.startswith("encoder.") else rest).append(param)
-    groups = [{"params": rest, "lr": cfg.lr}]
-    if backbone:
-        groups.append({"params": backbone, "lr": cfg.lr * cfg.backbone_lr_scale})
-    for group in groups:
+            kind = "backbone" if name.startswith("encoder.") else "hints" if name.startswith("hint_inputs.") else "rest"
+            groups[kind].append(param)
+    scales = {"rest": 1.0, "backbone": cfg.backbone_lr_scale, "hints": cfg.hint_lr_scale}
+    param_groups = [
+        {"params": params, "lr": cfg.lr * scales[kind]} for kind, params in groups.items() if params or kind == "rest"
+    ]
+    for group in param_groups:
         group["base_lr"] = group["lr"]
-    return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(param_groups, weight_decay=cfg.weight_decay)
 
 
 def lr_factor(step: int, progress: float, cfg: TrainConfig) -> float:

@@ -18,6 +18,7 @@ import torch
 import torch.distributed as dist
 
 from .. import __version__
+from ..guidance.sampling import sample_hints
 from ..models.checkpoint import Checkpoint, save_checkpoint
 from ..models.device import autocast, resolve_precision, to_layout, uses_channels_last
 from .config import TrainConfig
@@ -72,6 +73,7 @@ class _Trainer:
         self.data = prepare_data(cfg, self.rank, self.world)
         self.val_baseline = gray_baseline(self.data.val_images) if len(self.data.val_images) else {}
         self.model, self.model_args, fresh = build_model(cfg)
+        self.guided = bool(getattr(self.model, "guided", False))
         self.uses_bins = any(name == "bins" for name, _ in cfg.loss_terms)
         if self.uses_bins and getattr(self.model, "bins", None) is None:
             raise ValueError(f"the 'bins' loss needs a model with a bins head; {cfg.arch} here has none (--model-arg head=bins)")
@@ -151,11 +153,15 @@ class _Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
         lightness, ab = self._sample_batch()
+        guidance = {}
+        if self.guided:  # hints from the true colours, often none at all (see guidance.sampling)
+            hints, reference = sample_hints(ab, self.generator)
+            guidance = {"hints": to_layout(hints, self.device, self.precision), "reference": reference}
         with autocast(self.device, self.precision):
             if self.uses_bins:
-                pred, logits = self.net(to_layout(lightness, self.device, self.precision), with_logits=True)
+                pred, logits = self.net(to_layout(lightness, self.device, self.precision), **guidance, with_logits=True)
             else:
-                pred, logits = self.net(to_layout(lightness, self.device, self.precision)), None
+                pred, logits = self.net(to_layout(lightness, self.device, self.precision), **guidance), None
         loss, parts = total_loss(
             self.cfg.loss_terms, pred, ab, lightness, getattr(self.model, "bins", None), logits, self.networks
         )
