@@ -76,3 +76,22 @@ def test_freezing_keeps_frozen_batchnorm_in_eval_mode():
     assert model.encoder._blocks[5]._bn1.training
     assert not any(p.requires_grad for p in model.encoder._blocks[4].parameters())
     assert all(p.requires_grad for p in model.encoder._blocks[5].parameters())
+
+
+def test_auto_precision_picks_bf16_only_where_the_cpu_has_native_bf16(monkeypatch):
+    import torch
+
+    from chromafuse.models import device
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True, raising=False)
+    for flags, expected in (
+        ({"avx512f", "avx512_vnni"}, "fp32"),  # oneDNN emulates bf16 here: a training step ran 2x slower than fp32
+        ({"avx512f", "avx512_bf16"}, "bf16"),
+        ({"avx512f", "amx_bf16", "amx_tile"}, "bf16"),
+    ):
+        monkeypatch.setattr(device, "_cpu_flags", lambda flags=flags: frozenset(flags))
+        assert device.resolve_precision("auto", cpu) == expected, flags
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False, raising=False)
+    assert device.resolve_precision("auto", cpu) == "fp32"
+    assert device.resolve_precision("bf16", cpu) == "bf16"  # asked for, given

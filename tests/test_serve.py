@@ -191,3 +191,32 @@ def test_the_api_answers_beside_the_page_on_the_same_server(server, tmp_path):
     assert rgb.shape == (256, 256, 3) and _chroma_spread(rgb) > 2.0
     bad = httpx.post(server + "api/colorize", files={"image": ("notes.txt", b"words")}, timeout=60)
     assert bad.status_code == 415 and "notes.txt" in bad.json()["error"]
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is absent (Debian: apt-get install chromium)")
+def test_a_red_hint_placed_by_clicking_turns_a_gray_region_red(server, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
+    y, x = np.mgrid[0:192, 0:256]
+    gray = np.where(x < 128, 150, 90 + (y % 24)).astype(np.uint8)  # left: a flat gray wall; right: stripes
+    photo = tmp_path / "wall.png"
+    cv2.imwrite(str(photo), gray)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        page = browser.new_page(accept_downloads=True, viewport={"width": 1280, "height": 1400})
+        page.goto(server)
+        page.locator("#uploads input[type=file]").set_input_files(str(photo))
+        preview = page.locator("#guide-image img").first
+        preview.wait_for(timeout=120_000)
+        box = preview.bounding_box()
+        preview.click(position={"x": box["width"] * 64 / 256, "y": box["height"] * 96 / 192})  # the wall's middle
+        page.locator("#hint-table").get_by_text("#c81e1e").wait_for(timeout=60_000)
+        page.locator("#colorize").click()
+        page.locator("#result-0 img").first.wait_for(timeout=120_000)
+        with page.expect_download() as download_info:
+            page.locator("#download-0").click()
+        saved = tmp_path / download_info.value.suggested_filename
+        download_info.value.save_as(saved)
+        browser.close()
+    lab = cv2.cvtColor(cv2.imread(str(saved)), cv2.COLOR_BGR2LAB).astype(np.float32) - 128.0  # OpenCV: a, b offset 128
+    hinted_a = lab[80:112, 48:80, 1].mean()
+    assert hinted_a > 15.0, f"the hinted wall came out with a = {hinted_a:.1f} (red is a > 0)"

@@ -205,6 +205,8 @@ def build_app(colorizer: Colorizer, workroot: Path, limits: ServeLimits = ServeL
         x, y = event.index[:2]
         return rows + [[int(x), int(y), color]]
 
+    add_hint.__annotations__["event"] = gr.SelectData  # a real class: the module's annotations are strings
+
     def drop_last(table):
         rows = table.values.tolist() if hasattr(table, "values") else list(table or [])
         return rows[:-1]
