@@ -209,7 +209,7 @@ def test_a_red_hint_placed_by_clicking_turns_a_gray_region_red(server, tmp_path)
         preview.wait_for(timeout=120_000)
         box = preview.bounding_box()
         preview.click(position={"x": box["width"] * 64 / 256, "y": box["height"] * 96 / 192})  # the wall's middle
-        page.locator("#hint-table").get_by_text("#c81e1e").wait_for(timeout=60_000)
+        sync_api.expect(page.locator("#hint-table")).to_contain_text("#c81e1e", timeout=60_000)
         page.locator("#colorize").click()
         page.locator("#result-0 img").first.wait_for(timeout=120_000)
         with page.expect_download() as download_info:
