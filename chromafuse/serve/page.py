@@ -201,7 +201,8 @@ def build_app(colorizer: Colorizer, workroot: Path, limits: ServeLimits = ServeL
             return None, f"⚠️ {error}"
 
     def add_hint(table, color, event: gr.SelectData):
-        rows = [r for r in (table.values.tolist() if hasattr(table, "values") else list(table or [])) if any(map(str, r))]
+        rows = table.values.tolist() if hasattr(table, "values") else list(table or [])
+        rows = [r for r in rows if any(c not in (None, "") and c == c for c in r)]  # blank rows (None, "", NaN) dropped
         x, y = event.index[:2]
         return rows + [[int(x), int(y), color]]
 
