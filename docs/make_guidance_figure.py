@@ -16,7 +16,7 @@ import skimage.data
 
 from chromafuse import Colorizer
 from chromafuse.evaluation.runner import gray_of
-from chromafuse.guidance.hints import parse_hint_option
+from chromafuse.guidance.hints import parse_hint_option, rgb_of_hex
 
 ROOT = Path(__file__).resolve().parent.parent
 # scikit-image's coffee: the table at the left turned green, the saucer blue, the wall behind yellow
@@ -26,7 +26,7 @@ HINTS = ["70,330:#3c8c46", "380,330:#2850b4", "500,60:#d2b428"]
 def _marked(rgb: np.ndarray, hints) -> np.ndarray:
     out = np.ascontiguousarray(rgb.copy())
     for hint in hints:
-        colour = tuple(int(hint.color[i : i + 2], 16) for i in (1, 3, 5))
+        colour = rgb_of_hex(hint.color)
         cv2.circle(out, (int(hint.x), int(hint.y)), 11, (255, 255, 255), 3, cv2.LINE_AA)
         cv2.circle(out, (int(hint.x), int(hint.y)), 8, colour, -1, cv2.LINE_AA)
     return out

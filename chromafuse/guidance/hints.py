@@ -50,8 +50,13 @@ def parse_color(value: object, where: str) -> str:
     return "#" + match.group(1).lower()
 
 
+def rgb_of_hex(color: str) -> tuple[int, int, int]:
+    """'#b02a2a' -> (176, 42, 42)."""
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
+
+
 def ab_of_hex(color: str) -> tuple[float, float]:
-    rgb = torch.tensor([int(color[i : i + 2], 16) / 255.0 for i in (1, 3, 5)], dtype=torch.float64).view(3, 1, 1)
+    rgb = torch.tensor([v / 255.0 for v in rgb_of_hex(color)], dtype=torch.float64).view(3, 1, 1)
     lab = rgb_to_lab(rgb)
     return float(lab[1, 0, 0]), float(lab[2, 0, 0])
 

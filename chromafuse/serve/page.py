@@ -20,7 +20,7 @@ import numpy as np
 
 from ..color.fullres import gray_from_lightness, lightness_of
 from ..guidance.guide import Guidance, load_reference
-from ..guidance.hints import Hint, HintError, make_hint
+from ..guidance.hints import Hint, HintError, make_hint, rgb_of_hex
 from ..inference.colorizer import Colorizer
 from ..media.files import write_atomic
 from ..media.images import ImageReadError, encode_image, read_image
@@ -109,14 +109,18 @@ def colorize_uploads(
     return result
 
 
+def table_rows(table) -> list[list]:
+    """The rows of a Gradio Dataframe value (a pandas frame, a list of lists, or None)."""
+    if table is None:
+        return []
+    return table.values.tolist() if hasattr(table, "values") else list(table)
+
+
 def hints_from_table(rows) -> list[Hint]:
     """The page's hint table (rows of x, y, colour; a pandas frame or lists) -> hints; blank rows are skipped,
     a bad value is a HintError naming its row."""
-    if rows is None:
-        return []
-    values = rows.values.tolist() if hasattr(rows, "values") else list(rows)
     hints = []
-    for number, row in enumerate(values, start=1):
+    for number, row in enumerate(table_rows(rows), start=1):
         cells = [c for c in list(row)[:3]]
         if all(c in (None, "") or (isinstance(c, float) and np.isnan(c)) for c in cells):
             continue
@@ -142,7 +146,7 @@ def guide_preview(colorizer: Colorizer, path: Path, hints: list[Hint], reference
     ring = max(4, round(max(rgb.shape[:2]) / 100))
     for hint in hints:
         centre = (int(hint.x), int(hint.y))
-        colour = tuple(int(hint.color[i : i + 2], 16) for i in (1, 3, 5))
+        colour = rgb_of_hex(hint.color)
         cv2.circle(rgb, centre, ring + 2, (255, 255, 255), 2, cv2.LINE_AA)
         cv2.circle(rgb, centre, ring, colour, 2, cv2.LINE_AA)
     return rgb
@@ -201,16 +205,16 @@ def build_app(colorizer: Colorizer, workroot: Path, limits: ServeLimits = ServeL
             return None, f"⚠️ {error}"
 
     def add_hint(table, color, event: gr.SelectData):
-        rows = table.values.tolist() if hasattr(table, "values") else list(table or [])
-        rows = [r for r in rows if any(c not in (None, "") and c == c for c in r)]  # blank rows (None, "", NaN) dropped
+        rows = [
+            r for r in table_rows(table) if any(c not in (None, "") and c == c for c in r)
+        ]  # blank rows (None, "", NaN) dropped
         x, y = event.index[:2]
         return rows + [[int(x), int(y), color]]
 
     add_hint.__annotations__["event"] = gr.SelectData  # a real class: the module's annotations are strings
 
     def drop_last(table):
-        rows = table.values.tolist() if hasattr(table, "values") else list(table or [])
-        return rows[:-1]
+        return table_rows(table)[:-1]
 
     with gr.Blocks(title="chromafuse", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
         gr.Markdown(f"# chromafuse\nBlack-and-white photos in, colour out. Model: **{colorizer.name}**.")
