@@ -1,5 +1,7 @@
 """The model's forward pass per backend, side by side in one run (interleaved repeats): torch fp32,
-torch bf16 (where the CPU has it) and ONNX Runtime fp32 on the same weights, batch and render size.
+torch bf16 (where the CPU has it), ONNX Runtime fp32 and, where the `openvino` package is installed (it is
+not a dependency), OpenVINO on the same ONNX file (its CPU plugin's default precision: bf16 on AMX CPUs, fp32
+elsewhere; LATENCY and THROUGHPUT hints) on the same weights, batch and render size.
 
     python benchmarks/backend_throughput.py                      # the bundled model, render 256, batch 8
     python benchmarks/backend_throughput.py --weights RUN/best.ckpt --batch 16 --repeats 5
@@ -39,6 +41,7 @@ def main() -> None:
         if cpu_supports_bf16():
             backends["torch bf16"] = Colorizer.load(args.weights, device="cpu", precision="bf16", size=args.size)
         backends["onnxruntime fp32"] = Colorizer.load(onnx_path)
+        backends.update(_openvino_backends(onnx_path))
         lightness = np.random.default_rng(0).uniform(0, 100, (args.batch, args.size, args.size)).astype(np.float32)
         rates: dict[str, list[float]] = {name: [] for name in backends}
         for colorizer in backends.values():
@@ -59,6 +62,31 @@ def main() -> None:
         print(
             f"{median:7.1f} images/s ({median / base:4.2f}x torch fp32)  {name}   runs: {', '.join(f'{v:.1f}' for v in values)}"
         )
+
+
+class _OpenVino:
+    """The compiled ONNX file behind the same predict_ab call (lightness in, ab out, render size)."""
+
+    def __init__(self, compiled):
+        self.compiled = compiled
+
+    def predict_ab(self, lightness: np.ndarray) -> np.ndarray:
+        return self.compiled(np.ascontiguousarray(lightness[:, None]))[0].transpose(0, 2, 3, 1)
+
+
+def _openvino_backends(onnx_path: Path) -> dict:
+    try:
+        import openvino
+    except ImportError:
+        return {}
+    core = openvino.Core()
+    model = core.read_model(str(onnx_path))
+    backends = {}
+    for hint in ("LATENCY", "THROUGHPUT"):
+        compiled = core.compile_model(model, "CPU", {"PERFORMANCE_HINT": hint})
+        precision = compiled.get_property("INFERENCE_PRECISION_HINT")
+        backends[f"openvino {str(precision).lower()} {hint.lower()}"] = _OpenVino(compiled)
+    return backends
 
 
 if __name__ == "__main__":

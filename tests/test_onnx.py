@@ -28,7 +28,7 @@ def exported(tiny_checkpoint, tmp_path_factory):
 
 def test_the_onnx_model_predicts_what_the_torch_model_predicts_at_any_batch(tiny_checkpoint, exported):
     torch_model = Colorizer.load(tiny_checkpoint, precision="fp32", size=96)
-    onnx_model = Colorizer.load(exported)
+    onnx_model = Colorizer.load(exported, backend="onnx")
     assert onnx_model.name == "tiny-onnx" and onnx_model.size == 96 and onnx_model.precision == "fp32"
     assert onnx_model.checkpoint.metadata["card"] == {"data": "generated"}
     for batch in (1, 3):
@@ -40,7 +40,7 @@ def test_colorize_with_an_onnx_file_gives_the_torch_colours(tmp_path, tiny_check
     photo = write_rgb(tmp_path / "in" / "p.png", cv2.cvtColor(synthetic_photo(70, 90, seed=9), cv2.COLOR_RGB2GRAY))
     for name, extra in (
         ("torch", ["-w", str(tiny_checkpoint), "--precision", "fp32", "--size", "96"]),
-        ("onnx", ["-w", str(exported)]),
+        ("onnx", ["-w", str(exported), "--precision", "fp32"]),  # fp32: ONNX Runtime, not OpenVINO bf16
     ):
         result = runner.invoke(app, ["colorize", str(photo), "-o", str(tmp_path / name), *extra, "--backend", "auto"])
         assert result.exit_code == 0, result.output
@@ -78,10 +78,12 @@ def test_backend_onnx_builds_a_checkpoint_once_and_mismatches_or_a_missing_runti
 
 
 def test_auto_runs_the_bundled_model_on_onnx_runtime_where_torch_would_run_fp32(tmp_path, monkeypatch):
+    import chromafuse.inference.backends as backends
     import chromafuse.models.device as device
     from chromafuse.inference.onnx_model import OnnxModel
 
     monkeypatch.setenv("CHROMAFUSE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(backends, "cpu_has_amx_bf16", lambda: False)  # whatever this machine has
     gray = cv2.cvtColor(synthetic_photo(60, 80, seed=2), cv2.COLOR_RGB2GRAY)
     torch_fp32 = Colorizer.load(precision="fp32", backend="torch")
     monkeypatch.setattr(device, "cpu_supports_bf16", lambda: False)  # a CPU like the AMD EPYCs without AVX512-BF16
@@ -104,15 +106,16 @@ def test_auto_runs_the_bundled_model_on_onnx_runtime_where_torch_would_run_fp32(
     assert not isinstance(Colorizer.load().model, OnnxModel)  # without the extra: torch, silently
 
 
-def test_auto_keeps_torch_bf16_only_where_the_cpu_has_amx(tmp_path, monkeypatch):
-    import chromafuse.inference.colorizer as colorizer_module
+def test_auto_keeps_torch_bf16_only_where_the_cpu_has_amx_and_openvino_is_absent(tmp_path, monkeypatch):
+    import chromafuse.inference.backends as backends
     import chromafuse.models.device as device
     from chromafuse.inference.onnx_model import OnnxModel
 
     monkeypatch.setenv("CHROMAFUSE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(device, "cpu_supports_bf16", lambda: True)
-    monkeypatch.setattr(colorizer_module, "cpu_has_amx_bf16", lambda: False)  # AVX512-BF16 only: ORT was faster
+    monkeypatch.setattr(backends, "cpu_has_amx_bf16", lambda: False)  # AVX512-BF16 only: ORT was faster
     assert isinstance(Colorizer.load().model, OnnxModel)
-    monkeypatch.setattr(colorizer_module, "cpu_has_amx_bf16", lambda: True)  # AMX: torch bf16
+    monkeypatch.setattr(backends, "cpu_has_amx_bf16", lambda: True)  # AMX without OpenVINO: torch bf16
+    monkeypatch.setattr(backends, "openvino_installed", lambda: False)
     with_amx = Colorizer.load()
     assert not isinstance(with_amx.model, OnnxModel) and with_amx.precision == "bf16"

@@ -27,7 +27,10 @@ def colorize(
     workers: int = typer.Option(2, help="Decode and encode threads."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option("auto", help="auto, fp32, fp16 or bf16."),
-    backend: str = typer.Option("auto", help="auto, torch or onnx (ONNX Runtime, for .onnx files from chromafuse export)."),
+    backend: str = typer.Option(
+        "auto",
+        help="auto, torch, onnx (ONNX Runtime) or openvino (OpenVINO, bf16 on AMX CPUs), the last two also for .onnx files from chromafuse export.",
+    ),
     video_codec: str | None = typer.Option(
         None, "--video-codec", help="Videos: the encoder, e.g. libx265, libvpx-vp9 (default: libx264; VP9 in .webm)."
     ),

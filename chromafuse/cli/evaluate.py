@@ -39,7 +39,10 @@ def evaluate(
     batch_size: int = typer.Option(8, "--batch-size", "-b"),
     device: str = typer.Option("auto"),
     precision: str = typer.Option("auto"),
-    backend: str = typer.Option("auto", help="auto, torch or onnx (ONNX Runtime, for .onnx files from chromafuse export)."),
+    backend: str = typer.Option(
+        "auto",
+        help="auto, torch, onnx (ONNX Runtime) or openvino (OpenVINO, bf16 on AMX CPUs), the last two also for .onnx files from chromafuse export.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Score colorizations against colour references (PSNR, SSIM, MSE, CIEDE2000, colourfulness)."""

@@ -16,7 +16,10 @@ def serve(
     weights: Path | None = typer.Option(None, "--weights", "-w", help="Checkpoint to use (default: the bundled model)."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option("auto", help="auto, fp32, fp16 or bf16."),
-    backend: str = typer.Option("auto", help="auto, torch or onnx (ONNX Runtime, for .onnx files from chromafuse export)."),
+    backend: str = typer.Option(
+        "auto",
+        help="auto, torch, onnx (ONNX Runtime) or openvino (OpenVINO, bf16 on AMX CPUs), the last two also for .onnx files from chromafuse export.",
+    ),
     max_file_mb: int = typer.Option(50, help="Largest upload accepted, in MB."),
     max_megapixels: float = typer.Option(50.0, help="Largest image accepted, in megapixels."),
     max_batch: int = typer.Option(8, min=1, help="API: most concurrent requests in one forward pass (1: one at a time)."),

@@ -15,16 +15,15 @@ from ..color.fullres import join_small_ab, lightness_of, render_lightness
 from ..guidance.guide import Guidance, load_reference
 from ..guidance.hints import Hint, HintError, make_hint
 from ..models.checkpoint import Checkpoint, check_render_settings, load_checkpoint
-from ..models.device import autocast, cpu_has_amx_bf16, resolve_device, resolve_precision, uses_channels_last
-from .onnx_model import OnnxModel, cached_onnx, onnx_extra_installed
+from ..models.device import autocast, resolve_device, resolve_precision, uses_channels_last
+from .backends import BACKENDS, auto_backend, runtime_model
+from .onnx_model import OnnxModel
+from .openvino_model import OpenVinoModel
 
 
 def default_weights_path(guided: bool = False) -> Path:
     """The bundled automatic model, or (``guided``) the bundled model that also takes hints."""
     return Path(__file__).parent.parent / "weights" / ("guided.pt" if guided else "default.pt")
-
-
-BACKENDS = ("auto", "torch", "onnx")
 
 
 class NoDefaultModelError(FileNotFoundError):
@@ -33,7 +32,7 @@ class NoDefaultModelError(FileNotFoundError):
 
 @dataclass
 class Colorizer:
-    model: torch.nn.Module | OnnxModel  # called on L (B, 1, S, S), returns ab
+    model: torch.nn.Module | OnnxModel | OpenVinoModel  # called on L (B, 1, S, S), returns ab
     checkpoint: Checkpoint
     weights: Path
     device: torch.device
@@ -56,8 +55,10 @@ class Colorizer:
         """Load a checkpoint (default: the model shipped with the package) for inference.
 
         ``backend``: 'torch'; 'onnx' (ONNX Runtime on the CPU: ``.onnx`` files from ``chromafuse export``, or
-        a checkpoint's ONNX build, made once into the cache); or 'auto': ONNX Runtime for ``.onnx`` files and,
-        on CPUs without AMX-BF16 (where it was faster), for the bundled model; torch otherwise.
+        a checkpoint's ONNX build, made once into the cache); 'openvino' (the same ONNX files compiled by
+        OpenVINO for the CPU, bf16 on AMX CPUs); or 'auto': the fastest measured path (see ``backends``):
+        OpenVINO on AMX-BF16 CPUs, ONNX Runtime on other CPUs, for ``.onnx`` files and the bundled model;
+        torch otherwise and on CUDA.
         ``guided`` (without ``weights``): the bundled model that takes hints and a reference photo (torch)."""
         path = Path(weights) if weights is not None else default_weights_path(guided)
         if weights is None and not path.exists():
@@ -67,38 +68,23 @@ class Colorizer:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         is_onnx = path.suffix.lower() == ".onnx"
         if backend == "torch" and is_onnx:
-            raise ValueError(f"{path}: an ONNX file runs on --backend onnx (or auto), not torch")
+            raise ValueError(f"{path}: an ONNX file runs on --backend onnx, openvino or auto, not torch")
         check_render_settings(size, saturation)  # refused before any model is built
         torch_device = resolve_device(device)
-        source = path
-        if backend == "onnx" and not is_onnx:  # a checkpoint: its ONNX build, made once into the cache
-            source, is_onnx = cached_onnx(path), True
-        elif (
-            backend == "auto"
-            and weights is None
-            and not guided
-            and size is None
-            and torch_device.type == "cpu"
-            and precision in ("auto", "fp32")
-        ):
-            # Where torch would run fp32 (CPUs without bf16), ONNX Runtime ran 2.1x faster; where it would run
-            # bf16 without AMX (AVX512-BF16 only), ORT fp32 was still 1.1x (batch 8) to 1.4x (batch 1) faster
-            # (measured); with AMX, torch bf16. An ONNX build renders at one size: another --size stays on torch
-            torch_bf16_fast = resolve_precision(precision, torch_device) == "bf16" and cpu_has_amx_bf16()
-            if not torch_bf16_fast and onnx_extra_installed():
-                try:
-                    source, is_onnx = cached_onnx(path), True
-                except ValueError as error:
-                    warnings.warn(f"{error}; using torch", stacklevel=2)
-        if is_onnx:
-            if torch_device.type != "cpu" or precision not in ("auto", "fp32"):
-                raise ValueError(
-                    f"{path}: ONNX models run on the CPU in fp32 here (got --device {device}, --precision {precision})"
-                )
-            model = OnnxModel(source)
-            checkpoint, resolved = model.checkpoint, "fp32"
-            if size is not None and size != model.native_size:
-                raise ValueError(f"{source}: this ONNX model renders at {model.native_size} px only (got --size {size})")
+        bundled = weights is None and not guided and size is None
+        chosen = backend if backend != "auto" else auto_backend(is_onnx, bundled, torch_device, precision)
+        model = None
+        while chosen != "torch" and model is None:
+            try:
+                model = runtime_model(chosen, path, torch_device, precision, size)
+            except ValueError as error:
+                if backend != "auto" or (is_onnx and chosen == "onnx"):
+                    raise
+                fallback = "onnx" if is_onnx else "torch"  # auto: the next fastest path, said once
+                warnings.warn(f"{error}; using {'ONNX Runtime' if is_onnx else 'torch'}", stacklevel=2)
+                chosen = fallback
+        if model is not None:
+            checkpoint, resolved = model.checkpoint, getattr(model, "precision", "fp32")
         else:
             resolved = resolve_precision(precision, torch_device)
             model, checkpoint = load_checkpoint(path, torch_device)
@@ -112,6 +98,11 @@ class Colorizer:
     @property
     def name(self) -> str:
         return self.checkpoint.metadata.get("name", self.checkpoint.arch)
+
+    @property
+    def backend(self) -> str:
+        """What runs the model: 'torch', 'onnx' (ONNX Runtime) or 'openvino'."""
+        return {OnnxModel: "onnx", OpenVinoModel: "openvino"}.get(type(self.model), "torch")
 
     @property
     def guided(self) -> bool:

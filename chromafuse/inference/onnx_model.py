@@ -25,16 +25,20 @@ class OnnxModel:
             self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:  # ONNX Runtime raises its own exception types for files it cannot use
             raise ValueError(f"{path}: not an ONNX model ONNX Runtime can run ({str(error).splitlines()[0]})") from None
-        meta = self.session.get_modelmeta().custom_metadata_map
-        try:
-            self.checkpoint = Checkpoint(meta["arch"], json.loads(meta["model_args"]), {}, json.loads(meta["metadata"]))
-        except (KeyError, ValueError):
-            raise ValueError(f"{path}: not exported by chromafuse (no chromafuse metadata)") from None
+        self.checkpoint = checkpoint_of_metadata(self.session.get_modelmeta().custom_metadata_map, path)
         self.native_size = int(self.checkpoint.metadata.get("render_size") or 256)
 
     def __call__(self, lightness: torch.Tensor) -> torch.Tensor:
         ab = self.session.run(None, {"lightness": lightness.detach().float().cpu().contiguous().numpy()})[0]
         return torch.from_numpy(ab)
+
+
+def checkpoint_of_metadata(meta: dict, path: Path) -> Checkpoint:
+    """The weightless Checkpoint (arch, model args, card) that ``chromafuse export`` writes into an ONNX file."""
+    try:
+        return Checkpoint(meta["arch"], json.loads(meta["model_args"]), {}, json.loads(meta["metadata"]))
+    except (KeyError, ValueError):
+        raise ValueError(f"{path}: not exported by chromafuse (no chromafuse metadata)") from None
 
 
 def onnx_extra_installed() -> bool:

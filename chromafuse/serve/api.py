@@ -26,7 +26,6 @@ from ..guidance.guide import Guidance, load_reference
 from ..guidance.hints import HintError, make_hint
 from ..inference.batcher import DynamicBatcher, QueueFull
 from ..inference.colorizer import Colorizer
-from ..inference.onnx_model import OnnxModel
 from ..media.images import ImageReadError, ImageTooLarge, decode_image, encode_image
 from ..models.checkpoint import check_render_settings
 from .limits import ServeLimits
@@ -89,7 +88,7 @@ def _options(colorizer: Colorizer, form) -> tuple[int, float, str, int]:
         check_render_settings(size, saturation)
     except ValueError as error:
         raise ApiError(400, str(error)) from None
-    if isinstance(colorizer.model, OnnxModel) and size != colorizer.model.native_size:
+    if colorizer.backend != "torch" and size != colorizer.model.native_size:
         raise ApiError(400, f"size={size}: this ONNX model renders at {colorizer.model.native_size} px only")
     if fmt not in FORMATS:
         raise ApiError(400, f"format={fmt!r}: expected png, jpeg or webp")
@@ -127,7 +126,7 @@ def api_router(colorizer: Colorizer, batcher: DynamicBatcher, limits: ServeLimit
             "saturation": colorizer.saturation,
             "device": str(colorizer.device),
             "precision": colorizer.precision,
-            "backend": "onnx" if isinstance(colorizer.model, OnnxModel) else "torch",
+            "backend": colorizer.backend,
             "card": metadata.get("card", {}),
             "batching": {"max_batch": batcher.max_batch, "max_wait_ms": batcher.max_wait * 1000, "max_queue": limits.max_queue},
             "limits": {"max_file_mb": limits.max_file_mb, "max_megapixels": limits.max_pixels / 1e6},
