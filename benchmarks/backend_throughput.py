@@ -1,6 +1,5 @@
 """The model's forward pass per backend, side by side in one run (interleaved repeats): torch fp32,
-torch bf16 (where the CPU has it), ONNX Runtime fp32 and, where the `openvino` package is installed (it is
-not a dependency), OpenVINO on the same ONNX file (its CPU plugin's default precision: bf16 on AMX CPUs, fp32
+torch bf16 (where the CPU has it), ONNX Runtime fp32 and, where the `openvino` extra is installed, OpenVINO on the same ONNX file (its CPU plugin's default precision: bf16 on AMX CPUs, fp32
 elsewhere; LATENCY and THROUGHPUT hints) on the same weights, batch and render size.
 
     python benchmarks/backend_throughput.py                      # the bundled model, render 256, batch 8
@@ -40,7 +39,7 @@ def main() -> None:
         backends = {"torch fp32": Colorizer.load(args.weights, device="cpu", precision="fp32", size=args.size)}
         if cpu_supports_bf16():
             backends["torch bf16"] = Colorizer.load(args.weights, device="cpu", precision="bf16", size=args.size)
-        backends["onnxruntime fp32"] = Colorizer.load(onnx_path)
+        backends["onnxruntime fp32"] = Colorizer.load(onnx_path, backend="onnx")  # auto would pick OpenVINO on AMX
         backends.update(_openvino_backends(onnx_path))
         lightness = np.random.default_rng(0).uniform(0, 100, (args.batch, args.size, args.size)).astype(np.float32)
         rates: dict[str, list[float]] = {name: [] for name in backends}
