@@ -99,7 +99,7 @@ def main() -> None:
     finally:
         shutil.rmtree(work)
     print(
-        f"model {colorizer.name} ({colorizer.weights.name}), {colorizer.device}, {colorizer.precision}, render {colorizer.size}px, batch {args.batch}"
+        f"model {colorizer.name} ({colorizer.weights.name}), {colorizer.device}, {colorizer.backend} {colorizer.precision}, render {colorizer.size}px, batch {args.batch}"
     )
     print(f"one 1024x768 photo end to end (decode, model, join, encode, write): {one_photo:.3f} s")
     print(f"end to end over {args.count} mixed-size photos: {end_to_end:.2f} images/s")
