@@ -24,6 +24,21 @@ from chromafuse.models.device import cpu_supports_bf16
 from chromafuse.models.onnx_export import export_onnx
 
 
+def interleaved_rates(runs: dict, lightness: np.ndarray, calls: int, repeats: int) -> dict[str, list[float]]:
+    """Images/s of each run's ``predict_ab`` on ``lightness``, after a warm-up, in interleaved rounds (so a
+    slower spell of a shared machine hits every run alike)."""
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    for colorizer in runs.values():
+        colorizer.predict_ab(lightness)  # warm-up
+    for _ in range(repeats):
+        for name, colorizer in runs.items():
+            start = time.perf_counter()
+            for _ in range(calls):
+                colorizer.predict_ab(lightness)
+            rates[name].append(calls * len(lightness) / (time.perf_counter() - start))
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=Path, default=default_weights_path())
@@ -42,15 +57,7 @@ def main() -> None:
         backends["onnxruntime fp32"] = Colorizer.load(onnx_path, backend="onnx")  # auto would pick OpenVINO on AMX
         backends.update(_openvino_backends(onnx_path))
         lightness = np.random.default_rng(0).uniform(0, 100, (args.batch, args.size, args.size)).astype(np.float32)
-        rates: dict[str, list[float]] = {name: [] for name in backends}
-        for colorizer in backends.values():
-            colorizer.predict_ab(lightness)  # warm-up
-        for _ in range(args.repeats):
-            for name, colorizer in backends.items():
-                start = time.perf_counter()
-                for _ in range(args.calls):
-                    colorizer.predict_ab(lightness)
-                rates[name].append(args.calls * args.batch / (time.perf_counter() - start))
+        rates = interleaved_rates(backends, lightness, args.calls, args.repeats)
     print(
         f"{args.weights.name}, render {args.size}, batch {args.batch}, {torch.get_num_threads()} threads, "
         f"bf16 on this CPU: {cpu_supports_bf16()}; ONNX vs torch fp32 largest ab difference {difference:.2g}"

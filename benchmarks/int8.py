@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnx
+from backend_throughput import interleaved_rates  # the sibling script: python benchmarks/int8.py
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -89,15 +90,7 @@ def main() -> None:
     lightness = np.random.default_rng(0).uniform(0, 100, (args.batch, size, size)).astype(np.float32)
     real = np.stack([Photos([p], size).get_next()["lightness"][0, 0] for p in photos[: args.batch]])
     difference = np.abs(runs["onnxruntime int8"].predict_ab(real) - runs["onnxruntime fp32"].predict_ab(real))
-    rates: dict[str, list[float]] = {name: [] for name in runs}
-    for colorizer in runs.values():
-        colorizer.predict_ab(lightness)  # warm-up
-    for _ in range(args.repeats):
-        for name, colorizer in runs.items():
-            begin = time.perf_counter()
-            for _ in range(args.calls):
-                colorizer.predict_ab(lightness)
-            rates[name].append(args.calls * args.batch / (time.perf_counter() - begin))
+    rates = interleaved_rates(runs, lightness, args.calls, args.repeats)
     base = statistics.median(rates["onnxruntime fp32"])
     print(
         f"render {size}, batch {args.batch}; int8 vs fp32 ab on {len(real)} photos: mean {difference.mean():.2f}, max {difference.max():.1f}"
