@@ -317,3 +317,17 @@ def test_the_colourfulness_term_cannot_be_raised_by_a_band_along_the_border():
         float(total_loss(terms, dull, true, lightness)[0])
     )
     assert float(total_loss(terms, dull, true, lightness)[0]) > float(total_loss(terms, true, true, lightness)[0]) == 0.0
+
+
+def test_the_cast_term_is_the_distance_between_mean_colours_and_ignores_pixel_layout():
+    rng = np.random.default_rng(4)
+    lightness = torch.from_numpy(rng.uniform(30, 70, (2, 1, 32, 32))).float()
+    true = torch.from_numpy(rng.normal(0, 20, (2, 2, 32, 32))).float()
+    terms = (("cast", 1.0),)
+    shuffled = true.flatten(2)[..., torch.randperm(32 * 32)].reshape(true.shape)  # same mean, other layout
+    assert float(total_loss(terms, shuffled, true, lightness)[0]) == pytest.approx(0.0, abs=1e-6)
+    # A uniform cool shift of (-3, -4) Lab units is a cast of 5 units, i.e. 5 / 110 in normalised ab.
+    shifted = true + torch.tensor([-3.0, -4.0])[:, None, None]
+    from chromafuse.color.lab import AB_SCALE
+
+    assert float(total_loss(terms, shifted, true, lightness)[0]) == pytest.approx(5.0 / AB_SCALE, rel=1e-4)

@@ -87,6 +87,10 @@ LOSSES: dict[str, LossFn] = {
     "colorfulness": lambda pred, true, lightness: (
         F.relu(colorfulness(_rgb(*_interior(lightness, true))) - colorfulness(_rgb(*_interior(lightness, pred)))).mean() / 100.0
     ),
+    # The photo's overall colour cast: the distance between the predicted and the true mean ab of each image
+    # (normalised units). Per-pixel L1 lets a network paint every ambiguous photo in one warm average tint;
+    # this term weighs the whole-image tint on its own, so cool (blue-gray, overcast, snow) photos count.
+    "cast": lambda pred, true, lightness: (normalize_ab(pred).mean((2, 3)) - normalize_ab(true).mean((2, 3))).norm(dim=1).mean(),
 }
 
 
