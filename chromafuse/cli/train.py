@@ -30,8 +30,8 @@ def train(
     warmup: int = typer.Option(200, help="Linear warm-up steps before the cosine decay."),
     losses: str | None = typer.Option(
         None,
-        help="Weighted loss terms (default huber=1,ssim=0.1): mse, l1, huber, ciede, ssim, colorfulness, bins, perceptual, "
-        "gan. With --resume: the run goes on with these losses.",
+        help="Weighted loss terms (default huber=1,ssim=0.1): mse, l1, huber, ciede, ssim, colorfulness, cast, bins, "
+        "perceptual, gan. With --resume: the run goes on with these losses.",
     ),
     ema: float = typer.Option(0.0, help="EMA decay of the weights (0 = off, e.g. 0.999)."),
     freeze_backbone: int = typer.Option(4, help="Freeze backbone blocks 0..N (-1 none, 15 all)."),
