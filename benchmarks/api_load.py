@@ -64,10 +64,10 @@ def _photos() -> list[tuple[str, bytes, np.ndarray]]:
     return photos
 
 
-def _start(port: int, max_batch: int, weights: Path | None, backend: str, log: Path) -> subprocess.Popen:
+def _start(port: int, max_batch: int, args, log: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "chromafuse", "serve", "--port", str(port), "--max-batch", str(max_batch)]
-    command += ["--weights", str(weights)] if weights else []
-    command += ["--backend", backend]
+    command += ["--weights", str(args.weights)] if args.weights else []
+    command += ["--backend", args.backend, "--device", args.device]
     process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 180
     while "chromafuse serve: http" not in log.read_text():
@@ -97,7 +97,7 @@ def check(item, response, photos, references, bad) -> str | None:
 def run(args, max_batch: int, photos, references, bad) -> dict:
     port = _free_port()
     log = Path(tempfile.mkdtemp(prefix="chromafuse-load-")) / "serve.log"
-    process = _start(port, max_batch, args.weights, args.backend, log)
+    process = _start(port, max_batch, args, log)
     url = f"http://127.0.0.1:{port}/api/colorize"
     try:
         with httpx.Client(timeout=120) as warm:  # one request first: the model's first call is slower
@@ -158,6 +158,7 @@ def main() -> None:
     parser.add_argument("--bad", type=float, default=0.1, help="share of bad files (0.1: every tenth request)")
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--backend", default="auto", help="the server's --backend: auto, torch or onnx")
+    parser.add_argument("--device", default="auto", help="the server's --device: auto, cpu, cuda, cuda:N")
     parser.add_argument("--timeout", type=float, default=600, help="give up a setting after this many seconds")
     args = parser.parse_args()
     if not 1 <= args.requests <= 5000 or not 1 <= args.clients <= 64:
@@ -165,7 +166,7 @@ def main() -> None:
     photos = _photos()
     cut = photos[1][1][: len(photos[1][1]) // 2]
     bad = [(n, b if b is not None else (cut if n == "cut.jpg" else photos[0][1]), f, s) for n, b, f, s in BAD]
-    colorizer = Colorizer.load(args.weights, backend=args.backend)
+    colorizer = Colorizer.load(args.weights, device=args.device, backend=args.backend)
     references = [colorizer.colorize(gray).astype(np.float32) for _, _, gray in photos]
     print(
         f"model {colorizer.name}, {colorizer.device}, {colorizer.precision}; {os.cpu_count()} CPUs; "
