@@ -12,7 +12,7 @@ import torch
 
 import chromafuse
 from chromafuse import TrainConfig, load_checkpoint
-from chromafuse.color.lab import rgb_to_lab
+from chromafuse.color.lab import AB_SCALE, rgb_to_lab
 from chromafuse.models.checkpoint import read_checkpoint
 from chromafuse.training import TrainingDiverged
 from chromafuse.training.data import augment_batch, build_cache, split_indices
@@ -328,6 +328,4 @@ def test_the_cast_term_is_the_distance_between_mean_colours_and_ignores_pixel_la
     assert float(total_loss(terms, shuffled, true, lightness)[0]) == pytest.approx(0.0, abs=1e-6)
     # A uniform cool shift of (-3, -4) Lab units is a cast of 5 units, i.e. 5 / 110 in normalised ab.
     shifted = true + torch.tensor([-3.0, -4.0])[:, None, None]
-    from chromafuse.color.lab import AB_SCALE
-
     assert float(total_loss(terms, shifted, true, lightness)[0]) == pytest.approx(5.0 / AB_SCALE, rel=1e-4)
