@@ -1,8 +1,10 @@
 """Training throughput (images/s, forward + backward + AdamW step) per architecture, precision and size.
 
     python benchmarks/train_throughput.py [--sizes 128 256] [--batch 16] [--steps 4]
+    python benchmarks/train_throughput.py --archs fusion-s --precisions fp32 --sizes 128 --freeze 4 10 15
 
-Random L inputs; the fusion models freeze backbone blocks 0..4 as `chromafuse train` does by default.
+Random L inputs; the fusion models freeze backbone blocks 0..4 as `chromafuse train` does by default
+(`--freeze N ...` compares other depths, as `train --freeze-backbone N`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from chromafuse.models import create_model, list_models
 from chromafuse.models.device import autocast, resolve_precision
 
 
-def throughput(arch: str, precision: str, size: int, batch: int, steps: int) -> float:
+def throughput(arch: str, precision: str, size: int, batch: int, steps: int, freeze: int = 4) -> float:
     torch.manual_seed(0)
     model = create_model(arch, **({"pretrained_backbone": False} if arch.startswith("fusion") else {}))
     if hasattr(model, "freeze_backbone"):
-        model.freeze_backbone(4)
+        model.freeze_backbone(freeze)
     channels_last = precision == "bf16"
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -50,16 +52,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--archs", nargs="+", default=list_models())
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
+    parser.add_argument("--freeze", type=int, nargs="+", default=[4], help="backbone blocks frozen 0..N (fusion models)")
     args = parser.parse_args()
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
         f"auto precision on this CPU: {resolve_precision('auto', torch.device('cpu'))}"
     )
-    print(f"{'arch':10s} {'precision':9s} " + " ".join(f"{s:>8d}px" for s in args.sizes) + "   (images/s)")
+    print(f"{'arch':10s} {'precision':9s} {'frozen':>6s} " + " ".join(f"{s:>8d}px" for s in args.sizes) + "   (images/s)")
     for arch in args.archs:
+        depths = args.freeze if arch.startswith("fusion") else [None]
         for precision in args.precisions:
-            figures = [throughput(arch, precision, size, args.batch, args.steps) for size in args.sizes]
-            print(f"{arch:10s} {precision:9s} " + " ".join(f"{f:10.1f}" for f in figures), flush=True)
+            for freeze in depths:
+                figures = [throughput(arch, precision, size, args.batch, args.steps, freeze) for size in args.sizes]
+                label = "-" if freeze is None else f"0..{freeze}"
+                print(f"{arch:10s} {precision:9s} {label:>6s} " + " ".join(f"{f:10.1f}" for f in figures), flush=True)
 
 
 if __name__ == "__main__":
