@@ -23,7 +23,7 @@ def colorize(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace outputs that exist."),
     skip_color: bool = typer.Option(False, "--skip-color", help="Leave inputs that are already in colour alone."),
     compare: bool = typer.Option(False, "--compare", help="Also write NAME-compare.jpg: grayscale | colorized."),
-    batch_size: int = typer.Option(8, "--batch-size", "-b"),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Photos (or film frames) per model call."),
     workers: int = typer.Option(2, help="Decode and encode threads."),
     device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
     precision: str = typer.Option("auto", help="auto, fp32, fp16 or bf16."),

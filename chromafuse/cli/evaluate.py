@@ -36,7 +36,7 @@ def evaluate(
         False, "--reference-from-truth", help="Guided: each reference photo steers its own colorization as a reference."
     ),
     seed: int = typer.Option(0, help="Seed of --hints-from-truth."),
-    batch_size: int = typer.Option(8, "--batch-size", "-b"),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Photos per model call."),
     device: str = typer.Option("auto"),
     precision: str = typer.Option("auto"),
     backend: str = typer.Option(

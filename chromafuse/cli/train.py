@@ -22,7 +22,7 @@ def train(
     val_size: int | None = typer.Option(
         None, "--val-size", help="Validation render size (default: --size), e.g. 256 as colorize renders."
     ),
-    batch_size: int = typer.Option(16, "--batch-size", "-b"),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", help="Training crops per optimisation step."),
     steps: int | None = typer.Option(None, help="Stop after this many optimiser steps."),
     epochs: float | None = typer.Option(None, help="Stop after this many passes over the data."),
     time_budget: float | None = typer.Option(None, "--time-budget", help="Stop after this many minutes of training."),
