@@ -37,13 +37,13 @@ def evaluate(
     ),
     seed: int = typer.Option(0, help="Seed of --hints-from-truth."),
     batch_size: int = typer.Option(8, "--batch-size", "-b", help="Photos per model call."),
-    device: str = typer.Option("auto"),
-    precision: str = typer.Option("auto"),
+    device: str = typer.Option("auto", help="auto, cpu, cuda, cuda:N or mps."),
+    precision: str = typer.Option("auto", help="auto, fp32, fp16 or bf16."),
     backend: str = typer.Option(
         "auto",
         help="auto, torch, onnx (ONNX Runtime) or openvino (OpenVINO, bf16 on AMX CPUs), the last two also for .onnx files from chromafuse export.",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Score colorizations against colour references (PSNR, SSIM, MSE, CIEDE2000, colourfulness)."""
     import json
