@@ -43,7 +43,7 @@ def evaluate(
         "auto",
         help="auto, torch, onnx (ONNX Runtime) or openvino (OpenVINO, bf16 on AMX CPUs), the last two also for .onnx files from chromafuse export.",
     ),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar and no table; warnings and failures still print."),
 ) -> None:
     """Score colorizations against colour references (PSNR, SSIM, MSE, CIEDE2000, colourfulness)."""
     import json
