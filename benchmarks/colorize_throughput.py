@@ -1,6 +1,6 @@
 """End-to-end colorize throughput against model-forward-only throughput, same render size and batch.
 
-    python benchmarks/colorize_throughput.py [--weights CKPT] [--count 200] [--batch 8] [--size N]
+    python benchmarks/colorize_throughput.py [--weights CKPT] [--count 200] [--batch 8] [--size N] [--backend torch]
 
 Generates a folder of grayscale JPEGs of mixed sizes (320x240 .. 1024x768), runs the real
 `colorize` pipeline on it (decode ahead, batch, write behind), then times the model alone on
@@ -79,8 +79,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=None)
     parser.add_argument("--ext", default="jpg")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--backend", default="auto", help="auto, torch, onnx or openvino, as colorize --backend")
     args = parser.parse_args()
-    colorizer = Colorizer.load(args.weights, size=args.size)
+    colorizer = Colorizer.load(args.weights, size=args.size, backend=args.backend)
     work = Path(tempfile.mkdtemp(prefix="chromafuse-bench-"))
     try:
         (work / "in").mkdir()

@@ -4,7 +4,8 @@
     python benchmarks/train_throughput.py --archs fusion-s --precisions fp32 --sizes 128 --freeze 4 10 15
 
 Random L inputs; the fusion models freeze backbone blocks 0..4 as `chromafuse train` does by default
-(`--freeze N ...` compares other depths, as `train --freeze-backbone N`).
+(`--freeze N ...` compares other depths, as `train --freeze-backbone N`), laid out as `train` lays them out
+(`--layouts contiguous channels_last` compares the two memory layouts).
 """
 
 from __future__ import annotations
@@ -15,15 +16,15 @@ import time
 import torch
 
 from chromafuse.models import create_model, list_models
-from chromafuse.models.device import autocast, resolve_precision
+from chromafuse.models.device import autocast, resolve_precision, uses_channels_last
 
 
-def throughput(arch: str, precision: str, size: int, batch: int, steps: int, freeze: int = 4) -> float:
+def throughput(arch: str, precision: str, size: int, batch: int, steps: int, freeze: int = 4, layout: str = "auto") -> float:
     torch.manual_seed(0)
     model = create_model(arch, **({"pretrained_backbone": False} if arch.startswith("fusion") else {}))
     if hasattr(model, "freeze_backbone"):
         model.freeze_backbone(freeze)
-    channels_last = precision == "bf16"
+    channels_last = uses_channels_last(torch.device("cpu"), precision) if layout == "auto" else layout == "channels_last"
     if channels_last:
         model.to(memory_format=torch.channels_last)
     model.train()
@@ -53,19 +54,25 @@ def main() -> None:
     parser.add_argument("--archs", nargs="+", default=list_models())
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"])
     parser.add_argument("--freeze", type=int, nargs="+", default=[4], help="backbone blocks frozen 0..N (fusion models)")
+    parser.add_argument(
+        "--layouts", nargs="+", default=["auto"], choices=["auto", "contiguous", "channels_last"], help="auto: as train lays out"
+    )
     args = parser.parse_args()
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}, "
         f"auto precision on this CPU: {resolve_precision('auto', torch.device('cpu'))}"
     )
-    print(f"{'arch':10s} {'precision':9s} {'frozen':>6s} " + " ".join(f"{s:>8d}px" for s in args.sizes) + "   (images/s)")
+    header = f"{'arch':10s} {'precision':9s} {'frozen':>6s} {'layout':13s} "
+    print(header + " ".join(f"{s:>8d}px" for s in args.sizes) + "   (images/s)")
     for arch in args.archs:
         depths = args.freeze if arch.startswith("fusion") else [None]
         for precision in args.precisions:
             for freeze in depths:
-                figures = [throughput(arch, precision, size, args.batch, args.steps, freeze) for size in args.sizes]
-                label = "-" if freeze is None else f"0..{freeze}"
-                print(f"{arch:10s} {precision:9s} {label:>6s} " + " ".join(f"{f:10.1f}" for f in figures), flush=True)
+                for layout in args.layouts:
+                    figures = [throughput(arch, precision, size, args.batch, args.steps, freeze, layout) for size in args.sizes]
+                    label = "-" if freeze is None else f"0..{freeze}"
+                    row = f"{arch:10s} {precision:9s} {label:>6s} {layout:13s} "
+                    print(row + " ".join(f"{f:10.1f}" for f in figures), flush=True)
 
 
 if __name__ == "__main__":
