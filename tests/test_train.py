@@ -329,3 +329,22 @@ def test_the_cast_term_is_the_distance_between_mean_colours_and_ignores_pixel_la
     # A uniform cool shift of (-3, -4) Lab units is a cast of 5 units, i.e. 5 / 110 in normalised ab.
     shifted = true + torch.tensor([-3.0, -4.0])[:, None, None]
     assert float(total_loss(terms, shifted, true, lightness)[0]) == pytest.approx(5.0 / AB_SCALE, rel=1e-4)
+
+
+def test_the_spread_term_counts_colour_within_the_photo_and_ignores_its_tint():
+    lightness = torch.full((1, 1, 32, 32), 50.0)
+    true = torch.zeros(1, 2, 32, 32)
+    true[:, 0, :, :16], true[:, 0, :, 16:] = 20.0, -20.0  # a = +20 left, -20 right: spread 20 Lab units
+    terms = (("spread", 1.0),)
+    # Half the chroma contrast misses 10 of its 20 units (the centre crop keeps both halves): 10 / 100.
+    assert float(total_loss(terms, true * 0.5, true, lightness)[0]) == pytest.approx(0.10, rel=1e-5)
+    # A tint on top changes nothing; a flat tint alone is as dull as gray, where 'colorfulness' rewards it.
+    tinted = true * 0.5 + torch.tensor([0.0, 30.0])[:, None, None]
+    assert float(total_loss(terms, tinted, true, lightness)[0]) == pytest.approx(0.10, rel=1e-5)
+    flat = torch.zeros_like(true) + torch.tensor([0.0, 30.0])[:, None, None]
+    assert float(total_loss(terms, flat, true, lightness)[0]) == pytest.approx(0.20, rel=1e-5)
+    assert float(total_loss((("colorfulness", 1.0),), flat, true, lightness)[0]) < float(
+        total_loss((("colorfulness", 1.0),), torch.zeros_like(true), true, lightness)[0]
+    )
+    # Only missing colour counts: more contrast than the truth costs nothing.
+    assert float(total_loss(terms, true * 1.5, true, lightness)[0]) == 0.0

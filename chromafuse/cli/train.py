@@ -30,7 +30,7 @@ def train(
     warmup: int = typer.Option(200, help="Linear warm-up steps before the cosine decay."),
     losses: str | None = typer.Option(
         None,
-        help="Weighted loss terms (default huber=1,ssim=0.1): mse, l1, huber, ciede, ssim, colorfulness, cast, bins, "
+        help="Weighted loss terms (default huber=1,ssim=0.1): mse, l1, huber, ciede, ssim, colorfulness, spread, cast, bins, "
         "perceptual, gan. With --resume: the run goes on with these losses.",
     ),
     ema: float = typer.Option(0.0, help="EMA decay of the weights (0 = off, e.g. 0.999)."),

@@ -8,7 +8,7 @@ from pathlib import Path
 from ..models.device import PRECISIONS
 from ..models.registry import check_side
 
-LOSS_NAMES = ("mse", "l1", "huber", "ciede", "ssim", "colorfulness", "cast", "bins", "perceptual", "gan")
+LOSS_NAMES = ("mse", "l1", "huber", "ciede", "ssim", "colorfulness", "spread", "cast", "bins", "perceptual", "gan")
 SELECT_METRICS = ("psnr", "ssim", "ciede2000", "target")  # validation metrics that can pick best.ckpt
 PIXEL_LOSSES = ("mse", "l1", "huber", "ciede", "bins")
 

@@ -1,0 +1,100 @@
+"""How a decode-time chroma curve moves a model along (or off) its vividness/accuracy trade-off.
+
+    python benchmarks/chroma_curve.py ../shared/data/train ../shared/data/val/bsd100 [--weights W]
+
+Predicts ab once per photo (render 256) on the campaign's held-out split of the pool (the first 256
+photos of the 2 % hash split, as `train --val-size 256` scores them) and on a validation folder at
+protocol 256, then scores, for each curve, PSNR / CIEDE2000 / colourfulness and the target score with the
+training validation's torch metrics. Curves: a uniform gain s (``--saturation``) and a chroma power
+c' = c * clip((c / c0) ** gamma, 1/limit, limit), which boosts strong (confident) chroma more than faint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from chromafuse.inference.colorizer import Colorizer  # noqa: E402
+from chromafuse.media.listing import list_images  # noqa: E402
+from chromafuse.training.data import build_cache, decode_squares, lab_batch, resize_batch, split_indices  # noqa: E402
+from chromafuse.training.validation import batch_quality, gray_baseline, target_score  # noqa: E402
+
+SIZE = 256
+
+
+def heldout_photos(pool: Path, count: int) -> np.ndarray:
+    cache = build_cache([pool], 160)
+    _, val_idx = split_indices(cache.files, 0.02)
+    return decode_squares([cache.files[i] for i in val_idx[:count]], SIZE)
+
+
+def folder_photos(folder: Path) -> np.ndarray:
+    photos = []
+    for path in list_images([folder]):
+        rgb = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+        photos.append(cv2.resize(rgb, (SIZE, SIZE), interpolation=cv2.INTER_AREA))
+    return np.stack(photos)
+
+
+def predict(colorizer: Colorizer, photos: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    lightness, true_ab = lab_batch(resize_batch(torch.from_numpy(photos), SIZE), torch.device("cpu"))
+    preds = [
+        torch.from_numpy(colorizer.predict_ab(lightness[i : i + 16, 0].numpy())).permute(0, 3, 1, 2)
+        for i in range(0, len(photos), 16)
+    ]
+    return lightness, torch.cat(preds), true_ab
+
+
+def chroma_power(ab: torch.Tensor, gamma: float, c0: float, limit: float) -> torch.Tensor:
+    chroma = ab.norm(dim=1, keepdim=True).clamp(min=1e-3)
+    return ab * (chroma / c0).pow(gamma).clamp(1.0 / limit, limit)
+
+
+def score(lightness, pred, true, baseline) -> dict:
+    parts = [batch_quality(lightness[i : i + 32], pred[i : i + 32], true[i : i + 32]) for i in range(0, len(pred), 32)]
+    metrics = {k: float(torch.cat([p[k] for p in parts]).mean()) for k in parts[0]}
+    metrics["target"] = target_score(metrics, baseline)
+    return metrics
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("pool", type=Path)
+    parser.add_argument("val", type=Path)
+    parser.add_argument("--weights", default=None)
+    parser.add_argument("--count", type=int, default=256)
+    parser.add_argument("--gains", type=float, nargs="*", default=[1.0, 1.1, 1.2])
+    parser.add_argument("--gammas", type=float, nargs="*", default=[0.1, 0.2, 0.3])
+    parser.add_argument("--c0", type=float, nargs="*", default=[10.0, 15.0, 20.0])
+    parser.add_argument("--limit", type=float, default=1.6)
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    colorizer = Colorizer.load(args.weights, "cpu", "auto", SIZE, 1.0, "torch")
+    sets = {"held-out": heldout_photos(args.pool, args.count), args.val.name: folder_photos(args.val)}
+    data = {
+        name: (predict(colorizer, photos), gray_baseline(resize_batch(torch.from_numpy(photos), SIZE)))
+        for name, photos in sets.items()
+    }
+    curves = [(f"gain {s}", lambda ab, s=s: ab * s) for s in args.gains]
+    curves += [
+        (f"power g{g} c0 {c0}", lambda ab, g=g, c0=c0: chroma_power(ab, g, c0, args.limit)) for g in args.gammas for c0 in args.c0
+    ]
+    print(f"weights: {args.weights or 'bundled'}; figures: PSNR / CIEDE2000 / colourfulness / target score")
+    print("curve".ljust(24) + "".join(name.ljust(34) for name in data))
+    for label, curve in curves:
+        row = label.ljust(24)
+        for (lightness, pred, true), baseline in data.values():
+            m = score(lightness, curve(pred), true, baseline)
+            row += f"{m['psnr']:.2f} / {m['ciede2000']:.2f} / {m['colorfulness']:.1f} / {m['target']:.3f}".ljust(34)
+        print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main()
