@@ -69,6 +69,14 @@ def test_backend_onnx_builds_a_checkpoint_once_and_mismatches_or_a_missing_runti
 
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real_find_spec(name, *a))
+    import chromafuse.inference.backends as backends
+
+    # Where the CPU has AMX and the openvino extra is there, auto runs an .onnx file on OpenVINO, with or without ONNX
+    # Runtime; elsewhere ONNX Runtime is the only way to run it, and its absence is a usage error naming the extra.
+    monkeypatch.setattr(backends, "cpu_has_amx_bf16", lambda: True)
+    on_openvino = runner.invoke(app, ["colorize", str(photo), "-o", str(tmp_path / "d-amx"), "-w", str(exported)])
+    assert on_openvino.exit_code == (0 if backends.openvino_installed() else 2)
+    monkeypatch.setattr(backends, "cpu_has_amx_bf16", lambda: False)
     missing = runner.invoke(app, ["colorize", str(photo), "-o", str(tmp_path / "d"), "-w", str(exported)])
     assert missing.exit_code == 2 and 'pip install "chromafuse[onnx]"' in missing.output
     asked = runner.invoke(

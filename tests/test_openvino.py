@@ -77,8 +77,10 @@ def test_auto_runs_the_bundled_model_on_openvino_where_the_cpu_has_amx(tmp_path,
     gray = cv2.cvtColor(skimage.data.chelsea(), cv2.COLOR_RGB2GRAY)
     fp32 = Colorizer.load(precision="fp32", backend="torch").colorize(gray).astype(int)
     difference = np.abs(auto.colorize(gray) - fp32)
-    # bf16 rounding, not other colours: measured mean 0.50-0.74, max 7 (torch's own bf16: 0.61-0.80, max 6)
-    assert difference.mean() < 1.2 and difference.max() <= 16
+    own_bf16 = np.abs(Colorizer.load(precision="bf16", backend="torch").colorize(gray) - fp32)
+    # bf16 rounding, not other colours: no further from fp32 than torch's own bf16 on the same CPU. Measured mean / max:
+    # session 11's AMX Xeon 0.50-0.74 / 7 (torch bf16 0.61-0.80 / 6); session 15's 1.46 / 11 (torch bf16 1.45 / 8)
+    assert difference.mean() < max(1.2, 1.25 * own_bf16.mean()) and difference.max() <= 16
     assert Colorizer.load(precision="fp32").backend == "onnx"  # fp32 asked for: ONNX Runtime, as without AMX
     assert Colorizer.load(size=320).backend == "torch"  # the ONNX build renders at 256 only
     monkeypatch.setattr(backends, "cpu_has_amx_bf16", lambda: False)
