@@ -15,12 +15,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from chromafuse.evaluation.runner import load_reference  # noqa: E402
 from chromafuse.inference.colorizer import Colorizer  # noqa: E402
 from chromafuse.media.listing import list_images  # noqa: E402
 from chromafuse.training.data import build_cache, decode_squares, lab_batch, resize_batch, split_indices  # noqa: E402
@@ -36,18 +36,15 @@ def heldout_photos(pool: Path, count: int) -> np.ndarray:
 
 
 def folder_photos(folder: Path) -> np.ndarray:
-    photos = []
-    for path in list_images([folder]):
-        rgb = cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        photos.append(cv2.resize(rgb, (SIZE, SIZE), interpolation=cv2.INTER_AREA))
-    return np.stack(photos)
+    """The folder's photos as `evaluate --protocol 256` loads its references."""
+    return np.stack([load_reference(path, "256") for path in list_images([folder])])
 
 
-def predict(colorizer: Colorizer, photos: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    lightness, true_ab = lab_batch(resize_batch(torch.from_numpy(photos), SIZE), torch.device("cpu"))
+def predict(colorizer: Colorizer, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    lightness, true_ab = lab_batch(images, torch.device("cpu"))
     preds = [
         torch.from_numpy(colorizer.predict_ab(lightness[i : i + 16, 0].numpy())).permute(0, 3, 1, 2)
-        for i in range(0, len(photos), 16)
+        for i in range(0, len(images), 16)
     ]
     return lightness, torch.cat(preds), true_ab
 
@@ -78,10 +75,8 @@ def main() -> None:
     torch.set_grad_enabled(False)
     colorizer = Colorizer.load(args.weights, "cpu", "auto", SIZE, 1.0, "torch")
     sets = {"held-out": heldout_photos(args.pool, args.count), args.val.name: folder_photos(args.val)}
-    data = {
-        name: (predict(colorizer, photos), gray_baseline(resize_batch(torch.from_numpy(photos), SIZE)))
-        for name, photos in sets.items()
-    }
+    images = {name: resize_batch(torch.from_numpy(photos), SIZE) for name, photos in sets.items()}  # (B, 3, S, S) in [0, 1]
+    data = {name: (predict(colorizer, batch), gray_baseline(batch)) for name, batch in images.items()}
     curves = [(f"gain {s}", lambda ab, s=s: ab * s) for s in args.gains]
     curves += [
         (f"power g{g} c0 {c0}", lambda ab, g=g, c0=c0: chroma_power(ab, g, c0, args.limit)) for g in args.gammas for c0 in args.c0

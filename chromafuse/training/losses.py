@@ -97,13 +97,13 @@ LOSSES: dict[str, LossFn] = {
     # (normalised units). Per-pixel L1 lets a network paint every ambiguous photo in one warm average tint;
     # this term weighs the whole-image tint on its own, so cool (blue-gray, overcast, snow) photos count.
     # Tried at weight 1 in the campaign (session 13): it did not fall, and held-out CIEDE2000 rose (MODEL_CARD).
+    "cast": lambda pred, true, lightness: (normalize_ab(pred).mean((2, 3)) - normalize_ab(true).mean((2, 3))).norm(dim=1).mean(),
     # Missing colour within the photo only (prediction's chroma spread below the truth's, Lab units / 100, away
     # from the borders): unlike 'colorfulness' it cannot be met by tinting the whole photo. In session 15 the
     # colourfulness term taught bolder whole-photo tints (bsd100 tint error 10.3 -> 11.6 Lab units).
     "spread": lambda pred, true, lightness: (
         F.relu(chroma_spread(_interior(lightness, true)[1]) - chroma_spread(_interior(lightness, pred)[1])).mean() / 100.0
     ),
-    "cast": lambda pred, true, lightness: (normalize_ab(pred).mean((2, 3)) - normalize_ab(true).mean((2, 3))).norm(dim=1).mean(),
 }
 
 
