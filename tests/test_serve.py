@@ -29,6 +29,23 @@ def _gray_photo(path: Path) -> Path:
     return path
 
 
+def _upload_and_colorize(page, paths, server_log: Path) -> str:
+    """Upload, wait until the server has the files (its preview of the first photo shows), click, wait for result 0.
+
+    Clicking before the upload has reached the server would colorize nothing: on a loaded machine that race
+    is real, so the test waits for the preview the upload triggers. Returns the status text.
+    """
+    page.locator("#uploads input[type=file]").set_input_files([str(p) for p in paths])
+    page.locator("#guide-image img").first.wait_for(timeout=120_000)
+    page.locator("#colorize").click()
+    try:
+        page.locator("#result-0 img").first.wait_for(timeout=120_000)
+    except Exception as error:
+        status = page.locator("#status").inner_text()
+        pytest.fail(f"no result after 120 s ({type(error).__name__}); status: {status!r}; server log:\n{server_log.read_text()}")
+    return page.locator("#status").inner_text()
+
+
 def _chroma_spread(rgb: np.ndarray) -> float:
     rgb = rgb.astype(np.float32)
     return float(np.abs(rgb[..., 0] - rgb[..., 1]).mean() + np.abs(rgb[..., 1] - rgb[..., 2]).mean())
@@ -115,11 +132,9 @@ def test_page_colorizes_an_upload_in_a_real_browser(server, tmp_path):
         page = browser.new_page(accept_downloads=True, viewport={"width": 1280, "height": 1100})
         page.on("request", lambda request: requested_hosts.add(urlparse(request.url).hostname))
         page.goto(server)
-        page.locator("#uploads input[type=file]").set_input_files(str(photo))
-        page.locator("#colorize").click()
-        page.locator("#result-0 img").first.wait_for(timeout=120_000)
-        assert "Colorized **1**" not in page.locator("#status").inner_text()  # rendered, not raw markdown
-        assert "chromafuse-fusion-s" in page.locator("#status").inner_text()
+        status = _upload_and_colorize(page, [photo], tmp_path / "serve.log")
+        assert "Colorized **1**" not in status  # rendered, not raw markdown
+        assert "chromafuse-fusion-s" in status
         with page.expect_download() as download_info:
             page.locator("#download-0").click()
         download = download_info.value
@@ -170,10 +185,7 @@ def test_a_non_image_beside_a_photo_is_named_and_the_photo_still_colorized(serve
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
         page.goto(server)
-        page.locator("#uploads input[type=file]").set_input_files([str(photo), str(notes)])
-        page.locator("#colorize").click()
-        page.locator("#result-0 img").first.wait_for(timeout=120_000)
-        status = page.locator("#status").inner_text()
+        status = _upload_and_colorize(page, [photo, notes], tmp_path / "serve.log")
         assert page.locator("#result-1").count() == 0
         browser.close()
     assert "Colorized 1 photo" in status and "notes.txt: not an image" in status
