@@ -6,7 +6,9 @@ Predicts ab once per photo (render 256) on the campaign's held-out split of the 
 photos of the 2 % hash split, as `train --val-size 256` scores them) and on a validation folder at
 protocol 256, then scores, for each curve, PSNR / CIEDE2000 / colourfulness and the target score with the
 training validation's torch metrics. Curves: a uniform gain s (``--saturation``) and a chroma power
-c' = c * clip((c / c0) ** gamma, 1/limit, limit), which boosts strong (confident) chroma more than faint.
+c' = c * clip((c / c0) ** gamma, 1/limit, limit), which boosts strong (confident) chroma more than faint,
+and a spread gain ab' = t * mean + g * (ab - mean) around each photo's mean ab, which makes the colours
+within a photo differ more (colourfulness is mostly that spread) without pushing its overall tint.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ def chroma_power(ab: torch.Tensor, gamma: float, c0: float, limit: float) -> tor
     return ab * (chroma / c0).pow(gamma).clamp(1.0 / limit, limit)
 
 
+def spread_gain(ab: torch.Tensor, gain: float, tint: float) -> torch.Tensor:
+    mean = ab.mean(dim=(2, 3), keepdim=True)
+    return tint * mean + gain * (ab - mean)
+
+
 def score(lightness, pred, true, baseline) -> dict:
     parts = [batch_quality(lightness[i : i + 32], pred[i : i + 32], true[i : i + 32]) for i in range(0, len(pred), 32)]
     metrics = {k: float(torch.cat([p[k] for p in parts]).mean()) for k in parts[0]}
@@ -71,6 +78,8 @@ def main() -> None:
     parser.add_argument("--gammas", type=float, nargs="*", default=[0.1, 0.2, 0.3])
     parser.add_argument("--c0", type=float, nargs="*", default=[10.0, 15.0, 20.0])
     parser.add_argument("--limit", type=float, default=1.6)
+    parser.add_argument("--spreads", type=float, nargs="*", default=[1.2, 1.3, 1.4])
+    parser.add_argument("--tints", type=float, nargs="*", default=[1.0])
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     colorizer = Colorizer.load(args.weights, "cpu", "auto", SIZE, 1.0, "torch")
@@ -80,6 +89,9 @@ def main() -> None:
     curves = [(f"gain {s}", lambda ab, s=s: ab * s) for s in args.gains]
     curves += [
         (f"power g{g} c0 {c0}", lambda ab, g=g, c0=c0: chroma_power(ab, g, c0, args.limit)) for g in args.gammas for c0 in args.c0
+    ]
+    curves += [
+        (f"spread {g} tint {t}", lambda ab, g=g, t=t: spread_gain(ab, g, t)) for g in args.spreads for t in args.tints
     ]
     print(f"weights: {args.weights or 'bundled'}; figures: PSNR / CIEDE2000 / colourfulness / target score")
     print("curve".ljust(24) + "".join(name.ljust(34) for name in data))

@@ -130,3 +130,30 @@ def test_auto_falls_back_with_a_warning_when_openvino_cannot_build_the_model(tmp
     assert colorizer.backend == "torch"
     with pytest.raises(ValueError, match="OpenVINO cannot compile it"):
         Colorizer.load(backend="openvino")  # asked for by name: the error, not another backend
+
+
+def test_calls_from_many_threads_each_get_their_own_photos_colours(exported):
+    """serve's page and API call one model from several threads; each call must get its own photos back."""
+    import threading
+
+    model = Colorizer.load(exported, precision="fp32", backend="openvino")
+    rng = np.random.default_rng(5)
+    inputs = [rng.uniform(0, 100, (1 + i % 3, 96, 96)).astype(np.float32) for i in range(6)]
+    expected = [model.predict_ab(x) for x in inputs]
+    start, wrong = threading.Barrier(6), []
+
+    def worker(k: int) -> None:
+        start.wait()
+        for round_ in range(20):
+            i = (k + round_) % len(inputs)
+            ab = model.predict_ab(inputs[i])
+            if ab.shape != expected[i].shape or np.abs(ab - expected[i]).max() > 1e-4:
+                wrong.append((k, i, ab.shape))
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    assert wrong == [], f"{len(wrong)} of 120 calls got another call's colours, e.g. {wrong[:3]}"

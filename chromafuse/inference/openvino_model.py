@@ -7,6 +7,7 @@ best 1.1x ONNX Runtime, so ``auto`` picks it on AMX CPUs only (see ``Colorizer.l
 from __future__ import annotations
 
 import importlib.util
+import queue
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,18 @@ class OpenVinoModel:
         chosen = str(self.compiled.get_property("INFERENCE_PRECISION_HINT")).lower()  # "<Type: 'bfloat16'>"
         self.precision = "bf16" if "bf" in chosen else "fp32"
 
+        # One infer request per concurrent call: ``compiled(batch)`` reuses a single request, so two threads
+        # (serve's page and its API, say) would read each other's outputs. Requests are reused once returned.
+        self._idle_requests: queue.SimpleQueue = queue.SimpleQueue()
+
     def __call__(self, lightness: torch.Tensor) -> torch.Tensor:
         batch = np.ascontiguousarray(lightness.detach().float().cpu().numpy())
-        return torch.from_numpy(np.asarray(self.compiled(batch)[0], dtype=np.float32))
+        try:
+            request = self._idle_requests.get_nowait()
+        except queue.Empty:
+            request = self.compiled.create_infer_request()
+        try:
+            ab = np.array(request.infer(batch)[0], dtype=np.float32)  # a copy: the request's buffers are reused
+        finally:
+            self._idle_requests.put(request)
+        return torch.from_numpy(ab)
