@@ -90,9 +90,7 @@ def main() -> None:
     curves += [
         (f"power g{g} c0 {c0}", lambda ab, g=g, c0=c0: chroma_power(ab, g, c0, args.limit)) for g in args.gammas for c0 in args.c0
     ]
-    curves += [
-        (f"spread {g} tint {t}", lambda ab, g=g, t=t: spread_gain(ab, g, t)) for g in args.spreads for t in args.tints
-    ]
+    curves += [(f"spread {g} tint {t}", lambda ab, g=g, t=t: spread_gain(ab, g, t)) for g in args.spreads for t in args.tints]
     print(f"weights: {args.weights or 'bundled'}; figures: PSNR / CIEDE2000 / colourfulness / target score")
     print("curve".ljust(24) + "".join(name.ljust(34) for name in data))
     for label, curve in curves:
