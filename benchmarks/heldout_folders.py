@@ -4,7 +4,6 @@
     python benchmarks/heldout_folders.py ../shared/data/train --link /tmp/heldout   # then:
     chromafuse evaluate /tmp/heldout --protocol 256 [-w W]
 
-
 The held-out split is the pool's 2 % hash split (`train`'s validation photos; `--val-size 256` scores its
 first 256). Here all of them are rendered at 256 px in fp32 torch and scored with the training
 validation's metrics, then PSNR / CIEDE2000 / colourfulness are printed per source folder and over all.
@@ -26,24 +25,27 @@ from chromafuse.training.validation import batch_quality
 SIZE = 256
 
 
-def heldout(pool: Path) -> tuple[torch.Tensor, list[str]]:
+def split_files(pool: Path) -> list[tuple[str, str]]:
+    """(file, source folder) of every photo in the held-out split, as `train` splits the pool."""
     cache = build_cache([pool], 160)
     _, val_idx = split_indices(cache.files, 0.02)
-    photos = decode_squares([cache.files[i] for i in val_idx], SIZE)
-    return resize_batch(torch.from_numpy(photos), SIZE), [cache.group_names[cache.groups[i]] for i in val_idx]
+    return [(cache.files[i], cache.group_names[cache.groups[i]]) for i in val_idx]
+
+
+def heldout(pool: Path) -> tuple[torch.Tensor, list[str]]:
+    files, folders = zip(*split_files(pool))
+    return resize_batch(torch.from_numpy(decode_squares(list(files), SIZE)), SIZE), list(folders)
 
 
 def link_split(pool: Path, folder: Path) -> int:
     """Symbolic links to the held-out photos in ``folder`` (named FOLDER__FILE), for `chromafuse evaluate`."""
-    cache = build_cache([pool], 160)
-    _, val_idx = split_indices(cache.files, 0.02)
+    entries = split_files(pool)
     folder.mkdir(parents=True, exist_ok=True)
-    for i in val_idx:
-        source = Path(cache.files[i])
-        link = folder / f"{cache.group_names[cache.groups[i]]}__{source.name}"
+    for file, source_folder in entries:
+        link = folder / f"{source_folder}__{Path(file).name}"
         if not link.exists():
-            link.symlink_to(source)
-    return len(val_idx)
+            link.symlink_to(file)
+    return len(entries)
 
 
 def scores(weights: str, images: torch.Tensor) -> dict[str, torch.Tensor]:

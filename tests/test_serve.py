@@ -32,8 +32,8 @@ def _gray_photo(path: Path) -> Path:
 def _upload_and_colorize(page, paths, server_log: Path) -> str:
     """Upload, wait until the server has the files (its preview of the first photo shows), click, wait for result 0.
 
-    Clicking before the upload has reached the server would colorize nothing: on a loaded machine that race
-    is real, so the test waits for the preview the upload triggers. Returns the status text.
+    Waiting for the preview keeps the click from racing the upload. (The model's own thread safety, which the
+    preview and the click running at once once broke on OpenVINO, is tested in test_openvino.) Returns the status.
     """
     page.locator("#uploads input[type=file]").set_input_files([str(p) for p in paths])
     page.locator("#guide-image img").first.wait_for(timeout=120_000)
