@@ -82,6 +82,40 @@ def test_augment_batch_shapes_and_range():
     assert 10 < int(dark_left.sum()) < 54
 
 
+def test_sharpening_is_an_unsharp_mask_of_its_own_strength_on_each_image():
+    from scipy.ndimage import gaussian_filter
+    from skimage import data
+
+    from chromafuse.training.data import sharpen_lightness
+
+    photos = [data.astronaut()[:128, :128], data.coffee()[:128, :128], data.chelsea()[:128, :128]]
+    lightness = rgb_to_lab(torch.from_numpy(np.stack(photos)).permute(0, 3, 1, 2).float() / 255.0)[:, :1]
+    out = sharpen_lightness(lightness, 1.5, torch.Generator().manual_seed(3))
+    amounts = []
+    for before, after in zip(lightness[:, 0].numpy(), out[:, 0].numpy()):
+        detail = before - gaussian_filter(before, sigma=1.0, mode="mirror", truncate=2.0)  # scipy's reference blur
+        inside = (after > 0.5) & (after < 99.5)  # away from the clamp
+        amount = float((after - before)[inside] @ detail[inside] / (detail[inside] @ detail[inside]))
+        np.testing.assert_allclose(after[inside], (before + amount * detail)[inside], atol=1e-3)
+        amounts.append(amount)
+    assert all(0.0 <= a <= 1.5 for a in amounts) and max(amounts) - min(amounts) > 0.05  # drawn per image
+    assert 0.0 <= float(out.min()) and float(out.max()) <= 100.0
+    assert sharpen_lightness(lightness, 0.0, torch.Generator()) is lightness
+
+
+def test_training_with_sharpening_shows_the_model_other_inputs_and_records_it(tmp_path, photo_folder):
+    cache = tmp_path / "cache"
+    plain = chromafuse.train(tiny_config(photo_folder, tmp_path / "plain", cache, steps=4, val_every=4))
+    sharp = chromafuse.train(tiny_config(photo_folder, tmp_path / "sharp", cache, steps=4, val_every=4, sharpen=1.5))
+    (plain_model, _), (sharp_model, checkpoint) = (
+        load_checkpoint(plain.run_dir / "last.ckpt"),
+        load_checkpoint(sharp.run_dir / "last.ckpt"),
+    )
+    assert checkpoint.metadata["train_config"]["sharpen"] == 1.5
+    differs = [not torch.equal(a, b) for a, b in zip(plain_model.state_dict().values(), sharp_model.state_dict().values())]
+    assert any(differs)
+
+
 def _fixed_batch_loss(model, photos: Path, loss_name: str = "huber") -> float:
     from chromafuse.training.data import resize_batch
 
@@ -168,6 +202,8 @@ def test_config_rejects_bad_values(tmp_path, photo_folder):
         tiny_config(photo_folder, tmp_path, tmp_path, losses="huber=1,lpips=1")
     with pytest.raises(ValueError, match="not a folder"):
         tiny_config(tmp_path / "missing", tmp_path, tmp_path)
+    with pytest.raises(ValueError, match="sharpen must be in"):
+        tiny_config(photo_folder, tmp_path, tmp_path, sharpen=-0.5)
 
 
 def test_cli_train_and_resume(tmp_path, photo_folder):

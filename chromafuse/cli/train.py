@@ -38,6 +38,9 @@ def train(
     folder_weight: list[str] = typer.Option(
         [], "--folder-weight", help="Sample a training folder more (or less) often, NAME=FACTOR (repeatable), e.g. bsds500=4."
     ),
+    sharpen: float = typer.Option(
+        0.0, help="Show the model crisper edges: unsharp-mask its input by up to this amount per crop (0 = off, e.g. 1.0)."
+    ),
     val_every: int = typer.Option(250, help="Validate and checkpoint every N steps."),
     patience: int = typer.Option(0, help="Stop after N validations without improvement (0 = never)."),
     select: str = typer.Option(
@@ -82,6 +85,7 @@ def train(
                 losses=losses or "huber=1,ssim=0.1",
                 ema_decay=ema,
                 freeze_backbone=freeze_backbone,
+                sharpen=sharpen,
                 val_every=val_every,
                 patience=patience,
                 select_metric=select,

@@ -63,6 +63,7 @@ class TrainConfig:
     folder_weights: dict = field(default_factory=dict)  # folder name -> sampling factor
     min_scale: float = 0.35
     max_rotation: float = 10.0
+    sharpen: float = 0.0  # largest unsharp-mask amount on the network's input lightness (0 = off)
     val_every: int = 250
     log_every: int = 25
     patience: int = 0
@@ -105,6 +106,8 @@ class TrainConfig:
             raise ValueError(f"select metric must be one of {', '.join(SELECT_METRICS)}, got {self.select_metric!r}")
         if not 0.05 <= self.min_scale <= 1.0:
             raise ValueError(f"min scale must be in [0.05, 1], got {self.min_scale}")
+        if not 0.0 <= self.sharpen <= 4.0:
+            raise ValueError(f"sharpen must be in [0, 4], got {self.sharpen}")
         parse_losses(self.losses)
 
     @property

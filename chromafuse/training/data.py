@@ -184,6 +184,21 @@ def augment_batch(
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=False).clamp_(0.0, 1.0)
 
 
+def sharpen_lightness(lightness: torch.Tensor, max_amount: float, generator: torch.Generator, sigma: float = 1.0) -> torch.Tensor:
+    """(B, 1, S, S) Lab L in [0, 100] -> the same, unsharp-masked by an amount drawn per image from [0, max_amount]:
+    L + a (L - gaussian(L)). The pool's photos (at most 192 px) reach the training crops upsampled, so their
+    edges are softer than those of larger photos shown at the same size; this shows the model crisper ones."""
+    if max_amount <= 0:
+        return lightness
+    radius = max(1, math.ceil(2 * sigma))
+    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float32) / sigma) ** 2)
+    taps = (taps / taps.sum()).to(lightness)
+    padded = F.pad(lightness, (radius, radius, radius, radius), mode="reflect")
+    blurred = F.conv2d(F.conv2d(padded, taps.view(1, 1, 1, -1)), taps.view(1, 1, -1, 1))
+    amount = (torch.rand(lightness.shape[0], generator=generator) * max_amount).to(lightness).view(-1, 1, 1, 1)
+    return (lightness + amount * (lightness - blurred)).clamp_(0.0, 100.0)
+
+
 def resize_batch(rgb_uint8: torch.Tensor, out_size: int) -> torch.Tensor:
     """(B, S, S, 3) uint8 -> (B, 3, out, out) float in [0, 1], antialiased; for validation."""
     images = rgb_uint8.permute(0, 3, 1, 2).float().div_(255.0)

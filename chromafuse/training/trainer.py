@@ -22,7 +22,7 @@ from ..guidance.sampling import sample_hints
 from ..models.checkpoint import Checkpoint, save_checkpoint
 from ..models.device import autocast, resolve_precision, to_layout, uses_channels_last
 from .config import TrainConfig
-from .data import augment_batch, lab_batch
+from .data import augment_batch, lab_batch, sharpen_lightness
 from .log import TrainLog
 from .losses import total_loss
 from .setup import (
@@ -157,11 +157,12 @@ class _Trainer:
         if self.guided:  # hints from the true colours, often none at all (see guidance.sampling)
             hints, reference = sample_hints(ab, self.generator)
             guidance = {"hints": to_layout(hints, self.device, self.precision), "reference": reference}
+        seen = to_layout(sharpen_lightness(lightness, self.cfg.sharpen, self.generator), self.device, self.precision)
         with autocast(self.device, self.precision):
             if self.uses_bins:
-                pred, logits = self.net(to_layout(lightness, self.device, self.precision), **guidance, with_logits=True)
+                pred, logits = self.net(seen, **guidance, with_logits=True)
             else:
-                pred, logits = self.net(to_layout(lightness, self.device, self.precision), **guidance), None
+                pred, logits = self.net(seen, **guidance), None
         loss, parts = total_loss(
             self.cfg.loss_terms, pred, ab, lightness, getattr(self.model, "bins", None), logits, self.networks
         )
