@@ -341,6 +341,42 @@ def test_out_of_memory_retries_with_smaller_batches(tmp_path, tiny_checkpoint, m
     assert sizes[:3] == [4, 2, 1] and any("out of memory with a batch of 4" in n for n in notes)
 
 
+def test_detail_area_averages_a_large_photo_before_the_model_sees_it():
+    from chromafuse.color.fullres import render_lightness
+
+    # stripes 2 px wide (period 4) on a 512 px photo: a render at 256 keeps them (1 px wide, full contrast);
+    # detail 0.25 area-averages them to 64 px first, where each pixel is the mean of 8 columns: flat gray
+    stripes = np.tile(np.repeat(np.array([20.0, 80.0], np.float32), 2), 128)[None].repeat(512, 0)
+    sharp = render_lightness(stripes, 256)
+    assert np.allclose(sharp[:, :4], [[20.0, 80.0, 20.0, 80.0]] * 256)
+    np.testing.assert_allclose(render_lightness(stripes, 256, detail=0.25), 50.0, atol=1e-4)
+    # a photo no larger than detail x render size (here 128 px) is shown as it was
+    small = np.random.default_rng(1).uniform(0, 100, (100, 120)).astype(np.float32)
+    assert np.array_equal(render_lightness(small, 256, detail=0.5), render_lightness(small, 256))
+    # one side over the limit: only that side is averaged first (120 -> 64 columns), as cv2 would
+    wide = np.random.default_rng(2).uniform(0, 100, (50, 120)).astype(np.float32)
+    expected = cv2.resize(cv2.resize(wide, (64, 50), interpolation=cv2.INTER_AREA), (256, 256), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(render_lightness(wide, 256, detail=0.25), expected, atol=1e-5)
+
+
+def test_the_colorizer_shows_its_model_the_detail_it_records(tiny_checkpoint, monkeypatch):
+    from chromafuse import Colorizer
+
+    seen = []
+    colorizer = Colorizer.load(tiny_checkpoint, size=64, detail=0.5)
+    original = Colorizer.predict_ab
+    monkeypatch.setattr(
+        Colorizer, "predict_ab", lambda self, small, *a, **k: seen.append(small) or original(self, small, *a, **k)
+    )
+    photo = np.random.default_rng(41).integers(0, 256, (128, 128), dtype=np.uint8)  # detail in every pixel
+    colorizer.colorize(photo)
+    Colorizer.load(tiny_checkpoint, size=64).colorize(photo)
+    assert seen[0].shape == seen[1].shape == (1, 64, 64)
+    assert np.abs(np.diff(seen[0][0], axis=1)).mean() < 0.8 * np.abs(np.diff(seen[1][0], axis=1)).mean()  # softer
+    with pytest.raises(ValueError, match="detail must be between 0.25 and 1"):
+        Colorizer.load(tiny_checkpoint, detail=0.1)
+
+
 def test_saturation_scales_the_predicted_chroma(tiny_checkpoint):
     from chromafuse import Colorizer
 

@@ -16,6 +16,9 @@ def colorize(
     recursive: bool = typer.Option(True, "--recursive/--no-recursive", help="Descend into sub-folders."),
     size: int | None = typer.Option(None, help="Render size in pixels (default: the model's)."),
     saturation: float | None = typer.Option(None, help="Chroma gain on the predicted colours (default: the model's, usually 1)."),
+    detail: float | None = typer.Option(
+        None, help="Finest input detail shown to the model, as a fraction of the render size (1 = all; default: the model's)."
+    ),
     ext: str = typer.Option("same", help="Output format: same, png, jpg, webp or tiff."),
     quality: int = typer.Option(95, help="JPEG / WebP quality."),
     suffix: str = typer.Option("", help="Appended to each output file name, e.g. _color."),
@@ -88,7 +91,7 @@ def colorize(
             reference=reference_hint,
         )
         guided = hints is not None or reference_hint is not None
-        colorizer = Colorizer.load(weights, device, precision, size, saturation, backend, guided=guided and weights is None)
+        colorizer = Colorizer.load(weights, device, precision, size, saturation, backend, guided and weights is None, detail)
         reporter = ColorizeReporter(mode="jsonl" if jsonl else "quiet" if quiet else "rich")
         summary = reporter.run(colorizer, inputs, output, options)
     except (ValueError, CheckpointError, NoDefaultModelError) as error:

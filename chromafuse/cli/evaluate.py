@@ -20,6 +20,9 @@ def evaluate(
     protocol: str = typer.Option("native", help="native (full resolution) or 256 (references resized to 256x256)."),
     size: int | None = typer.Option(None, help="Render size in pixels (default: the model's)."),
     saturation: float | None = typer.Option(None, help="Chroma gain on the predicted colours (default: the model's)."),
+    detail: float | None = typer.Option(
+        None, help="Finest input detail shown to the model, as a fraction of the render size (1 = all; default: the model's)."
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write report.json, .csv, .md and .html here."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the JSON summary alone here."),
     junit_path: Path | None = typer.Option(None, "--junit", help="Write JUnit XML here."),
@@ -69,6 +72,7 @@ def evaluate(
             precision,
             batch_size,
             saturation=saturation,
+            detail=detail,
             backend=backend,
             hints_from_truth=hints_from_truth,
             reference_from_truth=reference_from_truth,

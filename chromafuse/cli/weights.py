@@ -17,6 +17,9 @@ def export(
     render_size: int | None = typer.Option(None, help="Default render size to record for colorize."),
     name: str | None = typer.Option(None, help="Model name to record."),
     saturation: float | None = typer.Option(None, help="Default chroma gain to record for colorize (1 = as predicted)."),
+    detail: float | None = typer.Option(
+        None, help="Finest input detail to record for colorize, as a fraction of the render size (1 = all; e.g. 0.8)."
+    ),
     temperature: float | None = typer.Option(None, help="Decoding temperature of a bins head (lower: more vivid)."),
     card: list[str] = typer.Option(
         [], "--card", metavar="KEY=TEXT", help="A model-card field to record in the file (repeatable), e.g. training=..."
@@ -31,7 +34,7 @@ def export(
         check_output_file(target, "export", {checkpoint.resolve()}, overwrite)
     except ValueError as error:
         fail(str(error))
-    given = {"render_size": render_size, "saturation": saturation, "name": name}
+    given = {"render_size": render_size, "saturation": saturation, "detail": detail, "name": name}
     extra: dict[str, object] = {key: value for key, value in given.items() if value is not None}
     if card:
         extra["card"] = key_values("--card", card, "KEY=TEXT")

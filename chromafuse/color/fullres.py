@@ -82,9 +82,16 @@ def join_small_ab(lightness: np.ndarray, ab_small: np.ndarray, bit_depth: int | 
     return join_lab(lightness, upsample_ab(ab_small, *lightness.shape), bit_depth)
 
 
-def render_lightness(lightness: np.ndarray, size: int) -> np.ndarray:
-    """Full-resolution L -> the model's square render size (area averaging when shrinking)."""
+def render_lightness(lightness: np.ndarray, size: int, detail: float = 1.0) -> np.ndarray:
+    """Full-resolution L -> the model's square render size (area averaging when shrinking). ``detail`` < 1
+    first area-averages a photo larger than ``detail * size`` on a side down to that many pixels there, so
+    the model sees no finer detail than its training photos had (then the usual resize to the render size)."""
     h, w = lightness.shape
+    if detail < 1.0:
+        most = max(1, round(detail * size))
+        if h > most or w > most:
+            h, w = min(h, most), min(w, most)
+            lightness = cv2.resize(lightness, (w, h), interpolation=cv2.INTER_AREA)
     interpolation = cv2.INTER_AREA if size <= min(h, w) else cv2.INTER_LINEAR
     return cv2.resize(lightness, (size, size), interpolation=interpolation)
 

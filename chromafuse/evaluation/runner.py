@@ -71,6 +71,7 @@ class EvaluateConfig:
     thresholds: Thresholds = Thresholds()
     progress: bool = True
     saturation: float | None = None
+    detail: float | None = None
     backend: str = "auto"
     hints_from_truth: int = 0  # guided: this many points per image, sampled from the reference (fixed seed)
     reference_from_truth: bool = False  # guided: each reference photo is its own global hint
@@ -168,7 +169,7 @@ def evaluate(cfg: EvaluateConfig) -> Evaluation:
     if cfg.pred_dir is not None:
         return _evaluate_predictions(cfg, refs, baseline)
     colorizers = [
-        Colorizer.load(w, cfg.device, cfg.precision, cfg.size, cfg.saturation, cfg.backend, guided=cfg.guided and w is None)
+        Colorizer.load(w, cfg.device, cfg.precision, cfg.size, cfg.saturation, cfg.backend, cfg.guided and w is None, cfg.detail)
         for w in cfg.weights
     ]
     if cfg.guided:

@@ -39,6 +39,7 @@ class Colorizer:
     precision: str
     size: int
     saturation: float = 1.0
+    detail: float = 1.0  # the finest input detail the model is shown, as a fraction of the render size (1 = all)
     _guided_sibling: Colorizer | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
@@ -51,6 +52,7 @@ class Colorizer:
         saturation: float | None = None,
         backend: str = "auto",
         guided: bool = False,
+        detail: float | None = None,
     ) -> Colorizer:
         """Load a checkpoint (default: the model shipped with the package) for inference.
 
@@ -59,7 +61,8 @@ class Colorizer:
         OpenVINO for the CPU, bf16 on AMX CPUs); or 'auto': the fastest measured path (see ``backends``):
         OpenVINO on AMX-BF16 CPUs, ONNX Runtime on other CPUs, for ``.onnx`` files and the bundled model;
         torch otherwise and on CUDA.
-        ``guided`` (without ``weights``): the bundled model that takes hints and a reference photo (torch)."""
+        ``guided`` (without ``weights``): the bundled model that takes hints and a reference photo (torch).
+        ``size``, ``saturation`` and ``detail`` default to what the weights record (see ``render_lightness``)."""
         path = Path(weights) if weights is not None else default_weights_path(guided)
         if weights is None and not path.exists():
             which = "guided" if guided else "default"
@@ -69,7 +72,7 @@ class Colorizer:
         is_onnx = path.suffix.lower() == ".onnx"
         if backend == "torch" and is_onnx:
             raise ValueError(f"{path}: an ONNX file runs on --backend onnx, openvino or auto, not torch")
-        check_render_settings(size, saturation)  # refused before any model is built
+        check_render_settings(size, saturation, detail)  # refused before any model is built
         torch_device = resolve_device(device)
         bundled = weights is None and not guided and size is None
         chosen = backend if backend != "auto" else auto_backend(is_onnx, bundled, torch_device, precision)
@@ -92,8 +95,9 @@ class Colorizer:
                 model.to(memory_format=torch.channels_last)
         render = size if size is not None else int(checkpoint.metadata.get("render_size") or getattr(model, "native_size", 256))
         chroma_gain = float(saturation if saturation is not None else checkpoint.metadata.get("saturation", 1.0))
-        check_render_settings(render, chroma_gain)
-        return cls(model, checkpoint, path, torch_device, resolved, render, chroma_gain)
+        fineness = float(detail if detail is not None else checkpoint.metadata.get("detail", 1.0))
+        check_render_settings(render, chroma_gain, fineness)
+        return cls(model, checkpoint, path, torch_device, resolved, render, chroma_gain, fineness)
 
     @property
     def name(self) -> str:
@@ -122,7 +126,7 @@ class Colorizer:
             device = self.device.type if self.device.index is None else str(self.device)
             precision = self.precision if self.device.type != "cpu" or self.precision != "fp32" else "auto"
             try:
-                sibling = Colorizer.load(None, device, precision, self.size, self.saturation, "torch", guided=True)
+                sibling = Colorizer.load(None, device, precision, self.size, self.saturation, "torch", True, self.detail)
             except NoDefaultModelError as error:
                 raise HintError(f"hints and reference photos need a guided model: {error}") from None
             self._guided_sibling = sibling
@@ -163,7 +167,7 @@ class Colorizer:
     ) -> list[np.ndarray]:
         """Full-resolution L images -> full-resolution RGB, one batch: float32 in [0, 1], or uint8 / uint16
         when bit_depth is 8 / 16; ``guidance``: one Guidance (or None) per image."""
-        small = np.stack([render_lightness(lum, self.size) for lum in lightness])
+        small = np.stack([render_lightness(lum, self.size, self.detail) for lum in lightness])
         ab_small = self.predict_guided(small, guidance or [None] * len(lightness), [lum.shape for lum in lightness])
         return [join_small_ab(lum, ab, bit_depth) for lum, ab in zip(lightness, ab_small)]
 

@@ -34,11 +34,11 @@ if TYPE_CHECKING:
 BATCH_PIXEL_BUDGET = 64_000_000
 
 
-def _decode(job: Job, size: int, max_pixels: int) -> tuple[DecodedImage, np.ndarray, np.ndarray]:
+def _decode(job: Job, size: int, detail: float, max_pixels: int) -> tuple[DecodedImage, np.ndarray, np.ndarray]:
     image = read_image(job.source, max_pixels)
     lightness = lightness_of(image.pixels)
     image.pixels = image.pixels[:1, :1]  # only L is needed from here on: free the decoded pixels
-    return image, lightness, render_lightness(lightness, size)
+    return image, lightness, render_lightness(lightness, size, detail)
 
 
 def _write(job: Job, image: DecodedImage, lightness: np.ndarray, ab_small: np.ndarray, options: ColorizeOptions) -> list[str]:
@@ -115,7 +115,7 @@ class _Pipeline:
             job = next(queue, None)
             if job is None:
                 return
-            future = self.readers.submit(_decode, job, self.colorizer.size, self.options.max_pixels)
+            future = self.readers.submit(_decode, job, self.colorizer.size, self.colorizer.detail, self.options.max_pixels)
             self.pending.append((job, time.perf_counter(), future))
 
     def _take(self, job: Job, t0: float, future: Future) -> None:

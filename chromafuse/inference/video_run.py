@@ -60,7 +60,7 @@ class _VideoPipeline:
         for index, frame in enumerate(self.transcoder.frames()):
             lightness = _lightness(frame.rgb)
             self.frames[index] = (frame.pts, frame.time_base, lightness)
-            self.batch.append((index, render_lightness(lightness, self.colorizer.size)))
+            self.batch.append((index, render_lightness(lightness, self.colorizer.size, self.colorizer.detail)))
             if len(self.batch) >= self.options.batch_size:
                 self._predict()
         self._predict()

@@ -127,11 +127,13 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     return model, checkpoint
 
 
-def check_render_settings(render_size: int | None = None, saturation: float | None = None) -> None:
-    """Refuse a render size or chroma gain that colorizing cannot use (None: not given)."""
+def check_render_settings(render_size: int | None = None, saturation: float | None = None, detail: float | None = None) -> None:
+    """Refuse a render size, chroma gain or input detail that colorizing cannot use (None: not given)."""
     check_side("render size", render_size)
     if saturation is not None and not 0.0 <= saturation <= 4.0:
         raise ValueError(f"saturation must be between 0 and 4, got {saturation}")
+    if detail is not None and not 0.25 <= detail <= 1.0:
+        raise ValueError(f"detail must be between 0.25 and 1 (a fraction of the render size), got {detail}")
 
 
 def prepare_export(
@@ -139,8 +141,8 @@ def prepare_export(
 ) -> Checkpoint:
     """The checkpoint an export writes: weights and metadata, no training state. ``temperature`` sets the
     decoding temperature of a bins head (lower: more vivid); metadata such as ``render_size``,
-    ``saturation``, ``name`` and ``card`` (a dict of text) is recorded as given."""
-    check_render_settings(metadata.get("render_size"), metadata.get("saturation"))
+    ``saturation``, ``detail``, ``name`` and ``card`` (a dict of text) is recorded as given."""
+    check_render_settings(metadata.get("render_size"), metadata.get("saturation"), metadata.get("detail"))
     checkpoint = read_checkpoint(source)
     model_args = dict(checkpoint.model_args)
     if temperature is not None:

@@ -124,6 +124,7 @@ def api_router(colorizer: Colorizer, batcher: DynamicBatcher, limits: ServeLimit
             "arch": colorizer.checkpoint.arch,
             "render_size": colorizer.size,
             "saturation": colorizer.saturation,
+            "detail": colorizer.detail,
             "device": str(colorizer.device),
             "precision": colorizer.precision,
             "backend": colorizer.backend,
@@ -171,7 +172,7 @@ def api_router(colorizer: Colorizer, batcher: DynamicBatcher, limits: ServeLimit
                 raise ApiError(415, f"{name}: not an image that chromafuse reads; found {found_in(data)}") from None
             raise ApiError(400, f"{name}: {error}") from None
         guidance = await _guidance(form, image.shape, max_bytes, limits.max_pixels)
-        lightness, small = await run_in_threadpool(_prepare, image.pixels, size)
+        lightness, small = await run_in_threadpool(_prepare, image.pixels, size, colorizer.detail)
         if guidance:  # steered requests run one by one on the guided model, beside the batches
             guided = replace(colorizer.for_guidance(), saturation=saturation)
             shape = [lightness.shape]
@@ -238,9 +239,9 @@ def _busy(waiting: int) -> ApiError:
     return ApiError(503, f"busy: {waiting} requests are in progress; retry shortly", {"Retry-After": str(RETRY_AFTER_S)})
 
 
-def _prepare(pixels, size: int):
+def _prepare(pixels, size: int, detail: float):
     lightness = lightness_of(pixels)
-    return lightness, render_lightness(lightness, size)
+    return lightness, render_lightness(lightness, size, detail)
 
 
 def _finish(lightness, ab, image, extension: str, quality: int) -> tuple[bytes, list[str]]:
