@@ -369,8 +369,11 @@ def test_the_colorizer_shows_its_model_the_detail_it_records(tiny_checkpoint, mo
         Colorizer, "predict_ab", lambda self, small, *a, **k: seen.append(small) or original(self, small, *a, **k)
     )
     photo = np.random.default_rng(41).integers(0, 256, (128, 128), dtype=np.uint8)  # detail in every pixel
-    colorizer.colorize(photo)
+    out = colorizer.colorize(photo)
     Colorizer.load(tiny_checkpoint, size=64).colorize(photo)
+    # only the model's input is softened: the output keeps the photo's own full-resolution lightness
+    in_l, out_l = rgb2lab(np.repeat(photo[..., None], 3, axis=2))[..., 0], rgb2lab(out)[..., 0]
+    assert np.median(np.abs(in_l - out_l)) < 0.5  # up to uint8 levels and gamut clipping
     assert seen[0].shape == seen[1].shape == (1, 64, 64)
     assert np.abs(np.diff(seen[0][0], axis=1)).mean() < 0.8 * np.abs(np.diff(seen[1][0], axis=1)).mean()  # softer
     with pytest.raises(ValueError, match="detail must be between 0.25 and 1"):
