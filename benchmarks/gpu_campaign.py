@@ -37,7 +37,7 @@ from chromafuse.models.checkpoint import Checkpoint, build_model, read_checkpoin
 from chromafuse.models.device import autocast, resolve_device, resolve_precision, to_layout, uses_channels_last  # noqa: E402
 from chromafuse.training.adversarial import Adversary  # noqa: E402
 from chromafuse.training.config import parse_losses  # noqa: E402
-from chromafuse.training.data import augment_batch, lab_batch  # noqa: E402
+from chromafuse.training.data import augment_batch, lab_batch, sharpen_lightness  # noqa: E402
 from chromafuse.training.losses import LossNetworks, total_loss  # noqa: E402
 from chromafuse.training.perceptual import PerceptualLoss  # noqa: E402
 from chromafuse.training.setup import lr_factor, make_ema, make_optimizer  # noqa: E402
@@ -108,6 +108,7 @@ def pack(run: Path, folder: Path, budget_mib: float, quality: int, val_count: in
         "ema_decay": cfg.ema_decay,
         "freeze_backbone": cfg.freeze_backbone,
         "min_scale": cfg.min_scale,
+        "sharpen": cfg.sharpen,
         "max_rotation": cfg.max_rotation,
         "grad_clip": cfg.grad_clip,
         "source_run": str(run),
@@ -204,8 +205,9 @@ def train(
         if getattr(model, "guided", False):  # a guided model trains with hints from the true colours, as on the CPU
             hints, reference = sample_hints(ab, generator)
             guidance = {"hints": to_layout(hints, device, precision), "reference": reference}
+        seen = sharpen_lightness(lightness, manifest.get("sharpen", 0.0), generator)  # packs made before --sharpen: off
         with amp():
-            pred = model(to_layout(lightness, device, precision), **guidance)
+            pred = model(to_layout(seen, device, precision), **guidance)
         loss, parts = total_loss(terms, pred, ab, lightness, networks=networks)
         if not torch.isfinite(loss):
             raise SystemExit(f"loss became {float(loss)} at step {step + 1}; nothing written")

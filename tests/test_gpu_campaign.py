@@ -23,11 +23,13 @@ def test_pack_train_merge_and_resume(tmp_path, photo_folder, monkeypatch, capsys
     from chromafuse.training import resume_config
 
     run = tmp_path / "run"
-    chromafuse.train(tiny_config(photo_folder, run, tmp_path / "cache", steps=3, ema_decay=0.9, losses="l1=1,gan=0.05"))
+    chromafuse.train(
+        tiny_config(photo_folder, run, tmp_path / "cache", steps=3, ema_decay=0.9, losses="l1=1,gan=0.05", sharpen=1.0)
+    )
     pack, out = tmp_path / "pack", tmp_path / "out"
     _script(monkeypatch, "pack", str(run), str(pack), "--budget-mib", "0.5", "--val-count", "2")
     manifest = json.loads((pack / "manifest.json").read_text())
-    assert manifest["source_step"] == 3 and manifest["losses"] == "l1=1,gan=0.05"
+    assert manifest["source_step"] == 3 and manifest["losses"] == "l1=1,gan=0.05" and manifest["sharpen"] == 1.0
     assert 0 < manifest["train_images"] <= 9 and manifest["val_images"] == 2  # 12 photos, a quarter held out
     assert sum(f.stat().st_size for f in pack.iterdir()) < 0.5 * 1024 * 1024
     _script(
