@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import skimage.data
 from typer.testing import CliRunner
 
 from chromafuse.cli import app
@@ -77,7 +78,9 @@ def test_colour_is_steady_within_a_shot_and_never_blends_across_the_cut(tmp_path
     own colour."""
     from chromafuse import Colorizer
 
-    clip = make_clip(tmp_path / "clip.mp4", size=(320, 240))
+    # a warm shot, then a night-blue one: the bundled 0.1.4 colours their means 34 ab units apart (the astronaut and the
+    # coffee cup, both warm, came out only 2.4 apart), so blending would show whatever the model's next version does
+    clip = make_clip(tmp_path / "clip.mp4", size=(320, 240), photos=[skimage.data.astronaut(), skimage.data.rocket()])
     colorizer = Colorizer.load(device="cpu", backend="torch")
     steady = colorizer.colorize_video(clip.path, tmp_path / "steady.mp4")
     colorizer.colorize_video(clip.path, tmp_path / "per-frame.mp4", temporal=False)
@@ -90,7 +93,7 @@ def test_colour_is_steady_within_a_shot_and_never_blends_across_the_cut(tmp_path
     last_a, first_b = clip.cut_at - 1, clip.cut_at
     own = {index: mean_ab(frames_each[index]) for index in (last_a, first_b)}
     shots_apart = float(np.linalg.norm(own[first_b] - own[last_a]))
-    assert shots_apart > 3.0  # the two photos are coloured differently
+    assert shots_apart > 10.0  # the two photos are coloured differently
 
     def pull(frames) -> list[float]:
         """How far each frame beside the cut moved towards the other shot's colour, as a share of the gap."""
