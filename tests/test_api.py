@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import cv2
 import numpy as np
@@ -83,6 +84,7 @@ def test_colorize_answers_the_full_size_colour_image_the_colorizer_gives(coloriz
         response = client.post("/api/colorize", files={"image": ("astro.jpg", _jpeg(GRAY))})
         gray_answer = client.post("/api/colorize", files={"image": ("a.jpg", _jpeg(GRAY))}, data={"saturation": "0"})
         webp = client.post("/api/colorize", files={"image": ("a.jpg", _jpeg(GRAY))}, data={"format": "webp", "size": "96"})
+        soft = client.post("/api/colorize", files={"image": ("a.jpg", _jpeg(GRAY))}, data={"detail": "0.25"})
     finally:
         batcher.close()
     assert response.status_code == 200, response.text
@@ -95,6 +97,10 @@ def test_colorize_answers_the_full_size_colour_image_the_colorizer_gives(coloriz
     assert np.abs(rgb.astype(int) - expected.astype(int)).max() <= 1
     flat = cv2.imdecode(np.frombuffer(gray_answer.content, np.uint8), cv2.IMREAD_COLOR).astype(int)
     assert np.abs(flat[..., 0] - flat[..., 2]).max() <= 1  # saturation 0: no chroma
+    soft_rgb = cv2.cvtColor(cv2.imdecode(np.frombuffer(soft.content, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    soft_expected = replace(colorizer, detail=0.25).colorize(decoded)  # the request's detail, not the model's
+    assert np.abs(soft_rgb.astype(int) - soft_expected.astype(int)).max() <= 1
+    assert np.abs(soft_expected.astype(int) - expected.astype(int)).max() > 1
     assert webp.status_code == 200 and webp.headers["content-type"] == "image/webp"
     assert cv2.imdecode(np.frombuffer(webp.content, np.uint8), cv2.IMREAD_COLOR).shape == (100, 120, 3)
 
@@ -108,6 +114,7 @@ def test_colorize_answers_the_full_size_colour_image_the_colorizer_gives(coloriz
         ("cut.jpg", None, {}, 400, ["cut.jpg", "truncated JPEG"]),
         ("a.jpg", "photo", {"size": "100"}, 400, ["multiple of 32"]),
         ("a.jpg", "photo", {"saturation": "lots"}, 400, ["saturation", "float"]),
+        ("a.jpg", "photo", {"detail": "2"}, 400, ["detail must be between 0.25 and 1"]),
         ("a.jpg", "photo", {"format": "gif"}, 400, ["format", "png, jpeg or webp"]),
         ("a.jpg", "photo", {"sise": "256"}, 400, ["unknown field", "sise"]),
     ],
@@ -185,4 +192,5 @@ def test_health_and_model_describe_the_server(colorizer):
         batcher.close()
     assert health["status"] == "ok" and health["model"] == "tiny-resnet" and health["queue_limit"] == 5
     assert model["name"] == "tiny-resnet" and model["render_size"] == colorizer.size and model["backend"] == "torch"
+    assert model["detail"] == colorizer.detail == 1.0
     assert model["batching"]["max_batch"] == 3 and model["limits"]["max_file_mb"] == 50

@@ -36,7 +36,7 @@ FORMATS = {
     "jpg": (".jpg", "image/jpeg"),
     "webp": (".webp", "image/webp"),
 }
-OPTIONS = ("image", "size", "saturation", "format", "quality", "hints", "reference")
+OPTIONS = ("image", "size", "saturation", "detail", "format", "quality", "hints", "reference")
 RETRY_AFTER_S = 1
 
 
@@ -76,16 +76,17 @@ def _option(form, name: str, parse, default):
         ) from None
 
 
-def _options(colorizer: Colorizer, form) -> tuple[int, float, str, int]:
+def _options(colorizer: Colorizer, form) -> tuple[int, float, float, str, int]:
     unknown = sorted(set(form.keys()) - set(OPTIONS))
     if unknown:
         raise ApiError(400, f"unknown field(s) {', '.join(unknown)}; the fields are {', '.join(OPTIONS)}")
     size = _option(form, "size", int, colorizer.size)
     saturation = _option(form, "saturation", float, colorizer.saturation)
+    detail = _option(form, "detail", float, colorizer.detail)
     fmt = str(form.get("format") or "png").lower()
     quality = _option(form, "quality", int, 95)
     try:
-        check_render_settings(size, saturation)
+        check_render_settings(size, saturation, detail)
     except ValueError as error:
         raise ApiError(400, str(error)) from None
     if colorizer.backend != "torch" and size != colorizer.model.native_size:
@@ -94,7 +95,7 @@ def _options(colorizer: Colorizer, form) -> tuple[int, float, str, int]:
         raise ApiError(400, f"format={fmt!r}: expected png, jpeg or webp")
     if not 1 <= quality <= 100:
         raise ApiError(400, f"quality={quality}: expected 1..100")
-    return size, saturation, fmt, quality
+    return size, saturation, detail, fmt, quality
 
 
 def api_router(colorizer: Colorizer, batcher: DynamicBatcher, limits: ServeLimits) -> APIRouter:
@@ -159,7 +160,7 @@ def api_router(colorizer: Colorizer, batcher: DynamicBatcher, limits: ServeLimit
         if upload is None or isinstance(upload, str):
             raise ApiError(400, "send the photo as a file in a multipart field named image (curl -F image=@photo.jpg)")
         name = Path(upload.filename or "upload").name
-        size, saturation, fmt, quality = _options(colorizer, form)
+        size, saturation, detail, fmt, quality = _options(colorizer, form)
         data = await upload.read(max_bytes + 1)
         if len(data) > max_bytes:
             raise ApiError(413, f"{name}: over the limit of {limits.max_file_mb} MB")
@@ -172,7 +173,7 @@ def api_router(colorizer: Colorizer, batcher: DynamicBatcher, limits: ServeLimit
                 raise ApiError(415, f"{name}: not an image that chromafuse reads; found {found_in(data)}") from None
             raise ApiError(400, f"{name}: {error}") from None
         guidance = await _guidance(form, image.shape, max_bytes, limits.max_pixels)
-        lightness, small = await run_in_threadpool(_prepare, image.pixels, size, colorizer.detail)
+        lightness, small = await run_in_threadpool(_prepare, image.pixels, size, detail)
         if guidance:  # steered requests run one by one on the guided model, beside the batches
             guided = replace(colorizer.for_guidance(), saturation=saturation)
             shape = [lightness.shape]
