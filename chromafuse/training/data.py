@@ -27,6 +27,7 @@ from ..color.lab import rgb_to_lab
 from ..media.files import cache_dir as default_cache_dir
 from ..media.images import COLOR_SPREAD_8BIT, ImageReadError, check_header, color_spread
 from ..media.listing import list_images
+from .losses import gaussian_window
 
 
 @dataclass
@@ -191,10 +192,8 @@ def sharpen_lightness(lightness: torch.Tensor, max_amount: float, generator: tor
     if max_amount <= 0:
         return lightness
     radius = max(1, math.ceil(2 * sigma))
-    taps = torch.exp(-0.5 * (torch.arange(-radius, radius + 1, dtype=torch.float32) / sigma) ** 2)
-    taps = (taps / taps.sum()).to(lightness)
-    padded = F.pad(lightness, (radius, radius, radius, radius), mode="reflect")
-    blurred = F.conv2d(F.conv2d(padded, taps.view(1, 1, 1, -1)), taps.view(1, 1, -1, 1))
+    window = gaussian_window(2 * radius + 1, sigma, lightness.device).to(lightness.dtype)
+    blurred = F.conv2d(F.pad(lightness, (radius, radius, radius, radius), mode="reflect"), window)
     amount = (torch.rand(lightness.shape[0], generator=generator) * max_amount).to(lightness).view(-1, 1, 1, 1)
     return (lightness + amount * (lightness - blurred)).clamp_(0.0, 100.0)
 
