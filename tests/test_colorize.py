@@ -141,8 +141,12 @@ def test_bad_inputs_are_recorded_with_reasons_and_the_run_goes_on(tmp_path, tiny
 def test_colour_inputs_are_flagged_or_skipped(tmp_path, tiny_checkpoint):
     write_rgb(tmp_path / "in" / "colour.png", synthetic_photo(48, 64, seed=5))
     report, report2 = tmp_path / "r.json", tmp_path / "r2.json"  # a report never replaces a file unless --overwrite
-    assert colorize(tmp_path / "in", "-o", tmp_path / "a", "-w", tiny_checkpoint, "--report", report).exit_code == 0
-    entry = json.loads(report.read_text())["files"][0]
+    settings = ["--saturation", "1.5", "--detail", "0.75", "--precision", "fp32"]
+    assert colorize(tmp_path / "in", "-o", tmp_path / "a", "-w", tiny_checkpoint, *settings, "--report", report).exit_code == 0
+    summary = json.loads(report.read_text())
+    recorded = {k: summary[k] for k in ("saturation", "detail", "backend", "device", "precision")}
+    assert recorded == {"saturation": 1.5, "detail": 0.75, "backend": "torch", "device": "cpu", "precision": "fp32"}
+    entry = summary["files"][0]
     assert entry["status"] == "done" and entry["was_color"] and "already in colour" in entry["notes"][0]
     assert (
         colorize(tmp_path / "in", "-o", tmp_path / "b", "-w", tiny_checkpoint, "--skip-color", "--report", report2).exit_code == 0
@@ -378,6 +382,20 @@ def test_the_colorizer_shows_its_model_the_detail_it_records(tiny_checkpoint, mo
     assert np.abs(np.diff(seen[0][0], axis=1)).mean() < 0.8 * np.abs(np.diff(seen[1][0], axis=1)).mean()  # softer
     with pytest.raises(ValueError, match="detail must be between 0.25 and 1"):
         Colorizer.load(tiny_checkpoint, detail=0.1)
+
+
+def test_a_colorizer_with_other_render_settings_renders_as_one_loaded_with_them(tiny_checkpoint):
+    from chromafuse import Colorizer
+
+    base = Colorizer.load(tiny_checkpoint, precision="fp32")
+    photo = gray_of(synthetic_photo(96, 80, seed=43))
+    changed = base.with_render(64, 1.5, 0.5)  # what the web page's sliders do, without loading the model again
+    assert changed.model is base.model and (base.size, base.saturation, base.detail) != (64, 1.5, 0.5)
+    loaded = Colorizer.load(tiny_checkpoint, precision="fp32", size=64, saturation=1.5, detail=0.5)
+    assert np.array_equal(changed.colorize(photo), loaded.colorize(photo))
+    assert base.with_render(saturation=0.5).size == base.size  # None keeps a setting
+    with pytest.raises(ValueError, match="detail must be between 0.25 and 1"):
+        base.with_render(detail=0.1)
 
 
 def test_saturation_scales_the_predicted_chroma(tiny_checkpoint):

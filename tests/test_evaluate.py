@@ -106,3 +106,15 @@ def test_ciede2000_threshold_passes_above_the_measured_mean_and_fails_below(refe
     failed = evaluate(references, "-w", tiny_checkpoint, "--max-ciede2000", measured - 0.01, "-q")
     assert failed.exit_code == 1
     assert "mean ciede2000" in failed.output and "at most" in failed.output
+
+
+def test_reports_record_how_each_model_rendered(references, tmp_path, tiny_checkpoint):
+    out = tmp_path / "report"
+    settings = ["--size", "64", "--saturation", "1.25", "--detail", "0.5", "--backend", "torch", "--precision", "fp32"]
+    result = evaluate(references, "-w", tiny_checkpoint, *settings, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "report.json").read_text())
+    render = {"render_size": 64, "saturation": 1.25, "detail": 0.5, "backend": "torch", "device": "cpu", "precision": "fp32"}
+    assert report["render"] == render and report["models"][0]["render"] == render
+    assert "render" not in report["baseline"]  # the gray input is not rendered by a model
+    assert "64 px, saturation 1.25, detail 0.50, torch fp32 on cpu" in (out / "report.md").read_text()

@@ -123,3 +123,18 @@ def test_merge_names_missing_shards_failed_files_and_changed_inputs(tmp_path, ti
     (tmp_path / "junk.json").write_text("{not json")
     junk = runner.invoke(app, ["report", "merge", str(tmp_path / "junk.json"), "-o", str(tmp_path / "y.json")])
     assert junk.exit_code == 2 and "junk.json" in junk.output and "not a JSON report" in junk.output
+
+
+def test_merge_names_shards_that_rendered_with_different_settings(tmp_path, tiny_checkpoint):
+    folder = tmp_path / "in"
+    _photos(folder, [f"p{i}.png" for i in range(6)])
+    reports = [tmp_path / f"r{k}.json" for k in range(2)]
+    assert _run_shard(folder, tmp_path / "a", 0, 2, reports[0], tiny_checkpoint, "--saturation", "1.2").exit_code == 0
+    assert _run_shard(folder, tmp_path / "a", 1, 2, reports[1], tiny_checkpoint, "--saturation", "1.2").exit_code == 0
+    same = runner.invoke(app, ["report", "merge", *map(str, reports), "-o", str(tmp_path / "same.json")])
+    assert same.exit_code == 0, same.output
+    assert json.loads((tmp_path / "same.json").read_text())["saturation"] == 1.2
+    assert _run_shard(folder, tmp_path / "b", 1, 2, reports[1], tiny_checkpoint, "--overwrite").exit_code == 0  # saturation 1
+    mixed = runner.invoke(app, ["report", "merge", *map(str, reports), "-o", str(tmp_path / "mixed.json")])
+    assert "different settings: saturation 1.0 / 1.2" in mixed.output  # said, as for different models; every file is done
+    assert "saturation" not in json.loads((tmp_path / "mixed.json").read_text())

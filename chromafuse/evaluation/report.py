@@ -35,6 +35,7 @@ def summary_json(result: Evaluation) -> dict:
         "images": len(result.primary.rows),
         "protocol": result.protocol,
         "render_size": result.render_size,
+        "render": result.primary.render,
         "reference_dir": result.reference_dir,
         "settings": result.settings,
         "aggregates": {key: {k: _clean(v) for k, v in agg.items()} for key, agg in primary.items()},
@@ -50,6 +51,7 @@ def _model_json(scores: ModelScores, rows: bool) -> dict:
     out = {
         "name": scores.name,
         "weights": scores.weights,
+        **({"render": scores.render} if scores.render else {}),
         "summary": {k: {s: _clean(v) for s, v in agg.items()} for k, agg in scores.summary().items()},
     }
     if rows:
@@ -73,6 +75,14 @@ def _csv_text(result: Evaluation) -> str:
         for row in scores.rows:
             writer.writerow([scores.name, row["file"], *(f"{row[k]:.6g}" for k in (*METRICS, "colorfulness_ref"))])
     return buffer.getvalue()
+
+
+def render_line(render: dict) -> str:
+    """A model's render settings in words: '256 px, saturation 1.00, detail 1.00, torch fp32 on cpu'."""
+    return (
+        f"{render['render_size']} px, saturation {render['saturation']:.2f}, detail {render['detail']:.2f}, "
+        f"{render['backend']} {render['precision']} on {render['device']}"
+    )
 
 
 def markdown(result: Evaluation) -> str:
@@ -102,6 +112,7 @@ def markdown(result: Evaluation) -> str:
         "Settings:",
     ]
     lines += [f"- {k}: {v}" for k, v in result.settings.items()]
+    lines += [f"- render ({scores.name}): {render_line(scores.render)}" for scores in result.models if scores.render]
     if result.problems or result.extra:
         lines += (
             ["", "Problems:"]

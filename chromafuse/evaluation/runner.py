@@ -100,6 +100,7 @@ class EvaluateConfig:
 class ModelScores:
     name: str
     weights: str
+    render: dict = field(default_factory=dict)  # Colorizer.render_settings() of a model; empty for predictions and gray
     rows: list[dict] = field(default_factory=list)
     thumbnails: list[tuple[float, str, bytes, bytes]] = field(default_factory=list)  # heap of (ciede, file, ref, pred)
 
@@ -174,7 +175,7 @@ def evaluate(cfg: EvaluateConfig) -> Evaluation:
     ]
     if cfg.guided:
         colorizers = [c.for_guidance() for c in colorizers]  # a model that takes no hints is refused here
-    models = [ModelScores(_label(c, i, len(colorizers)), str(c.weights)) for i, c in enumerate(colorizers)]
+    models = [ModelScores(_label(c, i, len(colorizers)), str(c.weights), c.render_settings()) for i, c in enumerate(colorizers)]
     result = Evaluation(cfg.protocol, str(cfg.reference_dir), models, baseline, render_size=colorizers[0].size)
     if cfg.guided:
         result.settings["guidance"] = _guidance_protocol(cfg)

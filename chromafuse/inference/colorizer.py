@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +107,29 @@ class Colorizer:
     def backend(self) -> str:
         """What runs the model: 'torch', 'onnx' (ONNX Runtime) or 'openvino'."""
         return {OnnxModel: "onnx", OpenVinoModel: "openvino"}.get(type(self.model), "torch")
+
+    def with_render(self, size: int | None = None, saturation: float | None = None, detail: float | None = None) -> Colorizer:
+        """This colorizer (same model, loaded once) with another render size, saturation or detail; each is
+        checked as ``load`` checks it, and None keeps the current value."""
+        check_render_settings(size, saturation, detail)
+        return replace(
+            self,
+            size=self.size if size is None else int(size),
+            saturation=self.saturation if saturation is None else float(saturation),
+            detail=self.detail if detail is None else float(detail),
+        )
+
+    def render_settings(self) -> dict:
+        """How this colorizer renders, as reports and the API record it beside their figures: render size,
+        saturation, detail, backend, device and (resolved) precision."""
+        return {
+            "render_size": self.size,
+            "saturation": self.saturation,
+            "detail": self.detail,
+            "backend": self.backend,
+            "device": str(self.device),
+            "precision": self.precision,
+        }
 
     @property
     def guided(self) -> bool:

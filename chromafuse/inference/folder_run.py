@@ -212,9 +212,7 @@ def run_colorize(
         time.perf_counter() - started,
         colorizer.name,
         str(colorizer.weights),
-        str(colorizer.device),
-        colorizer.precision,
-        colorizer.size,
+        colorizer.render_settings(),
         options.shard,
         listed,
     )

@@ -76,9 +76,7 @@ class RunSummary:
     seconds: float
     model: str
     weights: str
-    device: str
-    precision: str
-    size: int
+    settings: dict  # Colorizer.render_settings(): render size, saturation, detail, backend, device, precision
     shard: Shard | None = None
     listed: tuple[int, str] = (0, "")  # inputs found before the shard took its share: (count, digest of their paths)
 
@@ -93,9 +91,7 @@ class RunSummary:
         return {
             "model": self.model,
             "weights": self.weights,
-            "device": self.device,
-            "precision": self.precision,
-            "render_size": self.size,
+            **self.settings,
             "seconds": round(self.seconds, 3),
             "images_per_s": round(self.images_per_s, 3),
             "done": self.count("done"),

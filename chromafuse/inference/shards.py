@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
+LOOK_SETTINGS = ("render_size", "saturation", "detail")  # what the shards' colours depend on besides the model
 STATUS_RANK = {"done": 0, "skipped": 1, "failed": 2}  # a file in two reports (a shard rerun) keeps its best result
 
 
@@ -121,8 +122,13 @@ def merge_reports(paths: list[Path]) -> MergedRun:
     models = sorted({r.get("model", "?") for _, r in records})
     if len(models) > 1:
         problems.append(f"the shards used different models: {', '.join(models)}")
+    looks = {key: sorted({str(r.get(key, "?")) for _, r in records}) for key in LOOK_SETTINGS}
+    differing = [f"{key} {' / '.join(values)}" for key, values in looks.items() if len(values) > 1]
+    if differing:  # device, backend and precision may differ between machines; what the colours look like may not
+        problems.append(f"the shards rendered with different settings: {'; '.join(differing)}")
     record = {
         "model": models[0] if len(models) == 1 else models,
+        **{key: records[0][1].get(key) for key in LOOK_SETTINGS if len(looks[key]) == 1},
         "shards": count,
         "reports": [str(p) for p, _ in records],
         "missing_shards": missing,

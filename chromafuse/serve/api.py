@@ -123,12 +123,7 @@ def api_router(colorizer: Colorizer, batcher: DynamicBatcher, limits: ServeLimit
         return {
             "name": colorizer.name,
             "arch": colorizer.checkpoint.arch,
-            "render_size": colorizer.size,
-            "saturation": colorizer.saturation,
-            "detail": colorizer.detail,
-            "device": str(colorizer.device),
-            "precision": colorizer.precision,
-            "backend": colorizer.backend,
+            **colorizer.render_settings(),
             "card": metadata.get("card", {}),
             "batching": {"max_batch": batcher.max_batch, "max_wait_ms": batcher.max_wait * 1000, "max_queue": limits.max_queue},
             "limits": {"max_file_mb": limits.max_file_mb, "max_megapixels": limits.max_pixels / 1e6},
