@@ -133,6 +133,7 @@ def test_page_colorizes_an_upload_in_a_real_browser(server, tmp_path):
         page.on("request", lambda request: requested_hosts.add(urlparse(request.url).hostname))
         page.goto(server)
         status = _upload_and_colorize(page, [photo], tmp_path / "serve.log")
+        assert float(page.locator("#detail input[type=number]").input_value()) == 1.0  # the detail slider, at the model's
         assert "Colorized **1**" not in status  # rendered, not raw markdown
         assert "chromafuse-fusion-s" in status
         with page.expect_download() as download_info:

@@ -13,7 +13,7 @@ import re
 import tempfile
 import time
 import zipfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -170,12 +170,12 @@ def build_app(colorizer: Colorizer, workroot: Path, limits: ServeLimits = ServeL
         hints = hints_from_table(table)
         return hints, load_reference(reference_path) if reference_path else None
 
-    def run(files, size, saturation, table, reference_path, progress=gr.Progress()):
+    def run(files, size, saturation, detail, table, reference_path, progress=gr.Progress()):
         if not files:
             return [], gr.update(value=None, visible=False), "Upload one or more photos first."
         workdir = Path(tempfile.mkdtemp(dir=workroot))
         uploads = [(Path(getattr(f, "name", f)).name, Path(getattr(f, "name", f))) for f in files]
-        model = replace(colorizer, size=int(size), saturation=float(saturation))
+        model = colorizer.with_render(size, saturation, detail)
         try:
             hints, reference = guidance_of(table, reference_path)
         except HintError as error:
@@ -194,12 +194,12 @@ def build_app(colorizer: Colorizer, workroot: Path, limits: ServeLimits = ServeL
         )
         return result.items, zip_update, summary_markdown(colorizer.name, result)
 
-    def preview(files, size, saturation, table, reference_path):
+    def preview(files, size, saturation, detail, table, reference_path):
         if not files:
             return None, ""
         try:
             hints, reference = guidance_of(table, reference_path)
-            model = replace(colorizer, size=int(size), saturation=float(saturation))
+            model = colorizer.with_render(size, saturation, detail)
             return guide_preview(model, Path(getattr(files[0], "name", files[0])), hints, reference, limits), ""
         except (HintError, ImageReadError) as error:
             return None, f"⚠️ {error}"
@@ -224,6 +224,15 @@ def build_app(colorizer: Colorizer, workroot: Path, limits: ServeLimits = ServeL
             with gr.Column(scale=1):
                 size = gr.Slider(128, 512, value=colorizer.size, step=32, label="Render size (px)")
                 saturation = gr.Slider(0.0, 2.0, value=colorizer.saturation, step=0.05, label="Saturation")
+                detail = gr.Slider(
+                    0.25,
+                    1.0,
+                    value=colorizer.detail,
+                    step=0.05,
+                    label="Detail",
+                    info="Finest detail the model sees, as a share of the render size; lower can calm very sharp scans.",
+                    elem_id="detail",
+                )
                 button = gr.Button("Colorize", variant="primary", elem_id="colorize")
         with gr.Accordion("Guide the colours (optional)", open=True):
             gr.Markdown(
@@ -267,7 +276,7 @@ def build_app(colorizer: Colorizer, workroot: Path, limits: ServeLimits = ServeL
                     )
                     gr.DownloadButton(f"Download {Path(item['color']).name}", value=item["color"], elem_id=f"download-{number}")
 
-        guide_inputs = [files, size, saturation, hint_table, reference]
+        guide_inputs = [files, size, saturation, detail, hint_table, reference]
         button.click(run, inputs=guide_inputs, outputs=[results, download_all, status], concurrency_limit=1)
         for trigger in (files.change, reference.change, hint_table.input):
             trigger(preview, inputs=guide_inputs, outputs=[guide_image, guide_status], concurrency_limit=1)
