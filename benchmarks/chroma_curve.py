@@ -80,9 +80,12 @@ def main() -> None:
     parser.add_argument("--limit", type=float, default=1.6)
     parser.add_argument("--spreads", type=float, nargs="*", default=[1.2, 1.3, 1.4])
     parser.add_argument("--tints", type=float, nargs="*", default=[1.0])
+    parser.add_argument(
+        "--precision", default="auto", help="the colorizer's precision (auto, fp32, bf16); the card's rows are fp32"
+    )
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    colorizer = Colorizer.load(args.weights, "cpu", "auto", SIZE, 1.0, "torch")
+    colorizer = Colorizer.load(args.weights, "cpu", args.precision, SIZE, 1.0, "torch")
     sets = {"held-out": heldout_photos(args.pool, args.count), args.val.name: folder_photos(args.val)}
     images = {name: resize_batch(torch.from_numpy(photos), SIZE) for name, photos in sets.items()}  # (B, 3, S, S) in [0, 1]
     data = {name: (predict(colorizer, batch), gray_baseline(batch)) for name, batch in images.items()}
@@ -91,7 +94,7 @@ def main() -> None:
         (f"power g{g} c0 {c0}", lambda ab, g=g, c0=c0: chroma_power(ab, g, c0, args.limit)) for g in args.gammas for c0 in args.c0
     ]
     curves += [(f"spread {g} tint {t}", lambda ab, g=g, t=t: spread_gain(ab, g, t)) for g in args.spreads for t in args.tints]
-    print(f"weights: {args.weights or 'bundled'}; figures: PSNR / CIEDE2000 / colourfulness / target score")
+    print(f"weights: {args.weights or 'bundled'} ({args.precision}); figures: PSNR / CIEDE2000 / colourfulness / target score")
     print("curve".ljust(24) + "".join(name.ljust(34) for name in data))
     for label, curve in curves:
         row = label.ljust(24)

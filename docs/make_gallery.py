@@ -5,6 +5,7 @@ originals come from ``skimage.data``), two per row.
 
     python docs/make_gallery.py                        # the bundled model, ../shared/data/val/bsd100
     python docs/make_gallery.py --weights RUN/best.ckpt --out /tmp/gallery.png
+    python docs/make_gallery.py --saturation 1.2 --out /tmp/vivid.png
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, default=None, help="default: the bundled model")
     parser.add_argument("--val", type=Path, default=ROOT.parent / "shared" / "data" / "val" / "bsd100")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "gallery.png")
+    parser.add_argument("--saturation", type=float, default=None, help="default: the weights' own")
     args = parser.parse_args()
-    colorizer = Colorizer.load(args.weights)
+    colorizer = Colorizer.load(args.weights, saturation=args.saturation)
     photos = [
         cv2.cvtColor(cv2.imread(str(args.val / f"{n}.jpg")), cv2.COLOR_BGR2RGB)
         for n in VALIDATION
