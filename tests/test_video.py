@@ -78,8 +78,9 @@ def test_colour_is_steady_within_a_shot_and_never_blends_across_the_cut(tmp_path
     own colour."""
     from chromafuse import Colorizer
 
-    # a warm shot, then a night-blue one: the bundled 0.1.4 colours their means 34 ab units apart (the astronaut and the
-    # coffee cup, both warm, came out only 2.4 apart), so blending would show whatever the model's next version does
+    # a warm shot, then a night-blue one: the bundled 0.1.4 coloured their means 34 ab units apart, 0.1.5 (the same
+    # weights at saturation 1.08) further (the astronaut and the coffee cup, both warm, came out only 2.4 apart), so
+    # blending would show whatever the model's next version does
     clip = make_clip(tmp_path / "clip.mp4", size=(320, 240), photos=[skimage.data.astronaut(), skimage.data.rocket()])
     colorizer = Colorizer.load(device="cpu", backend="torch")
     steady = colorizer.colorize_video(clip.path, tmp_path / "steady.mp4")
