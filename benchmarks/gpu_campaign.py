@@ -41,7 +41,7 @@ from chromafuse.training.data import augment_batch, lab_batch, sharpen_lightness
 from chromafuse.training.losses import LossNetworks, total_loss  # noqa: E402
 from chromafuse.training.perceptual import PerceptualLoss  # noqa: E402
 from chromafuse.training.setup import lr_factor, make_ema, make_optimizer  # noqa: E402
-from chromafuse.training.validation import gray_baseline, target_score, validate  # noqa: E402
+from chromafuse.training.validation import gray_baseline, validate  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -143,8 +143,8 @@ def _decode_blob(folder: Path, name: str, workers: int) -> np.ndarray:
 
 
 def _score(model, val: torch.Tensor, baseline: dict, device, precision) -> dict:
-    metrics = validate(model, val, device, precision)
-    return {**{k: round(v, 4) for k, v in metrics.items()}, "target": round(target_score(metrics, baseline), 4)}
+    metrics = validate(model, val, device, precision, baseline=baseline)  # with the target score and the frontier
+    return {k: round(v, 4) for k, v in metrics.items()}
 
 
 def train(

@@ -332,13 +332,47 @@ def test_target_score_is_the_smallest_margin_to_the_three_targets():
     assert target_score({"psnr": 24.5, "ciede2000": 12.5, "colorfulness": 35.0}, baseline) == pytest.approx(-0.59 / 1.91)
 
 
-def test_select_target_keeps_the_checkpoint_with_the_best_logged_target(tmp_path, photo_folder):
-    cfg = tiny_config(photo_folder, tmp_path / "run", tmp_path / "cache", steps=12, val_every=3, select_metric="target")
+@pytest.mark.parametrize("select", ["target", "frontier"])
+def test_select_keeps_the_checkpoint_with_the_best_logged_score(tmp_path, photo_folder, select):
+    from chromafuse.training.validation import FRONTIER_GAINS
+
+    cfg = tiny_config(photo_folder, tmp_path / "run", tmp_path / "cache", steps=12, val_every=3, select_metric=select)
     result = chromafuse.train(cfg)
     rows = [r for r in csv.DictReader((tmp_path / "run" / "log.csv").open()) if r["val_target"]]
     assert len(rows) == 4
-    best = max(rows, key=lambda r: float(r["val_target"]))
-    assert read_checkpoint(tmp_path / "run" / "best.ckpt").metadata["step"] == int(best["step"]) == result.best_step
+    best = max(rows, key=lambda r: float(r[f"val_{select}"]))
+    saved = read_checkpoint(tmp_path / "run" / "best.ckpt").metadata
+    assert saved["step"] == int(best["step"]) == result.best_step
+    # the frontier includes gain 1, so it is never below the target score, and its gain is one of those tried
+    assert all(
+        float(r["val_frontier"]) >= float(r["val_target"]) and float(r["val_frontier_gain"]) in FRONTIER_GAINS for r in rows
+    )
+    assert saved["metrics"]["frontier_gain"] in FRONTIER_GAINS  # what an export's --saturation can take
+
+
+def test_the_frontier_is_the_best_target_score_over_render_gains():
+    from chromafuse.training.data import lab_batch
+    from chromafuse.training.validation import FRONTIER_GAINS, batch_quality, gray_baseline, target_score, validate
+    from tests.conftest import synthetic_photo
+
+    photos = np.stack([synthetic_photo(64, 64, seed=60 + i) for i in range(6)])
+    images = torch.from_numpy(photos).permute(0, 3, 1, 2).float() / 255.0
+    lightness, true_ab = lab_batch(images, torch.device("cpu"))
+
+    class Dull(torch.nn.Module):  # half the true chroma, placed right: a render gain makes it better
+        def forward(self, _lightness):
+            return true_ab * 0.5
+
+    baseline = gray_baseline(images)
+    metrics = validate(Dull(), images, torch.device("cpu"), "fp32", batch_size=len(images), baseline=baseline)
+    by_hand = {}
+    for gain in FRONTIER_GAINS:  # each gain scored on its own, as `evaluate --saturation` would score it
+        scores = batch_quality(lightness, true_ab * 0.5 * gain, true_ab)
+        by_hand[gain] = target_score({k: float(v.mean()) for k, v in scores.items()}, baseline)
+    assert metrics["target"] == pytest.approx(by_hand[1.0], abs=1e-6)
+    assert metrics["frontier"] == pytest.approx(max(by_hand.values()), abs=1e-6)
+    assert metrics["frontier_gain"] == max(by_hand, key=by_hand.get) == 1.3  # still too dull at the largest gain
+    assert metrics["frontier"] > metrics["target"]
 
 
 def test_the_colourfulness_term_cannot_be_raised_by_a_band_along_the_border():

@@ -45,7 +45,7 @@ def train(
     patience: int = typer.Option(0, help="Stop after N validations without improvement (0 = never)."),
     select: str = typer.Option(
         "psnr",
-        help="Validation metric that picks best.ckpt: psnr, ssim, ciede2000, or target (vivid and accurate at once: the smallest margin to the default-model targets).",
+        help="Validation metric that picks best.ckpt: psnr, ssim, ciede2000, target (vivid and accurate at once: the smallest margin to the default-model targets), or frontier (the best target score a render gain, --saturation, reaches; logged with its gain).",
     ),
     resume: Path | None = typer.Option(None, "--resume", help="Continue the run in this folder exactly."),
     init: Path | None = typer.Option(None, "--init", help="Start from these weights (fine-tuning)."),

@@ -9,7 +9,7 @@ from ..models.device import PRECISIONS
 from ..models.registry import check_side
 
 LOSS_NAMES = ("mse", "l1", "huber", "ciede", "ssim", "colorfulness", "spread", "cast", "bins", "perceptual", "gan")
-SELECT_METRICS = ("psnr", "ssim", "ciede2000", "target")  # validation metrics that can pick best.ckpt
+SELECT_METRICS = ("psnr", "ssim", "ciede2000", "target", "frontier")  # validation metrics that can pick best.ckpt
 PIXEL_LOSSES = ("mse", "l1", "huber", "ciede", "bins")
 
 

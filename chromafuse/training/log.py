@@ -19,6 +19,8 @@ COLUMNS = [
     "val_ciede2000",
     "val_colorfulness",
     "val_target",
+    "val_frontier",
+    "val_frontier_gain",
 ]
 
 

@@ -37,7 +37,7 @@ from .setup import (
     setup_distributed,
 )
 from .state import BEST, LAST, best_metrics, new_state, restore, snapshot
-from .validation import gray_baseline, is_better, target_score, validate
+from .validation import gray_baseline, is_better, validate
 
 
 class TrainingDiverged(RuntimeError):
@@ -202,8 +202,7 @@ class _Trainer:
         state, cfg = self.state, self.cfg
         weights_model = self.ema.module if self.ema is not None else self.model
         if len(self.data.val_images):
-            metrics = validate(weights_model, self.data.val_images, self.device, self.precision)
-            metrics["target"] = target_score(metrics, self.val_baseline)
+            metrics = validate(weights_model, self.data.val_images, self.device, self.precision, baseline=self.val_baseline)
             state["last_metrics"] = {**metrics, "step": state["step"]}
             self.log.append(
                 {
@@ -215,6 +214,8 @@ class _Trainer:
                     "val_ciede2000": metrics["ciede2000"],
                     "val_colorfulness": metrics["colorfulness"],
                     "val_target": metrics["target"],
+                    "val_frontier": metrics["frontier"],
+                    "val_frontier_gain": metrics["frontier_gain"],
                 }
             )
             if is_better(metrics, state["best_metric"], cfg.select_metric):

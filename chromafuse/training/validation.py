@@ -1,5 +1,5 @@
 """Validation during training, in torch: per-image PSNR, SSIM, CIEDE2000 and colourfulness, the gray
-baseline, the combined target score, and which checkpoint is better."""
+baseline, the combined target score and its best over render gains (the frontier), and which checkpoint is better."""
 
 from __future__ import annotations
 
@@ -12,15 +12,17 @@ from .data import lab_batch
 from .losses import colorfulness, ssim_map
 
 
-def batch_quality(lightness: torch.Tensor, pred_ab: torch.Tensor, true_ab: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-image PSNR (dB, RGB in [0, 1]), SSIM (gaussian, per channel mean), mean CIEDE2000 (on the
-    RGB images, as the evaluation scores them) and colourfulness."""
+def batch_quality(
+    lightness: torch.Tensor, pred_ab: torch.Tensor, true_ab: torch.Tensor, with_ssim: bool = True
+) -> dict[str, torch.Tensor]:
+    """Per-image PSNR (dB, RGB in [0, 1]), SSIM (gaussian, per channel mean; left out without ``with_ssim``),
+    mean CIEDE2000 (on the RGB images, as the evaluation scores them) and colourfulness."""
     pred = lab_to_rgb(torch.cat([lightness, pred_ab], dim=1))
     true = lab_to_rgb(torch.cat([lightness, true_ab], dim=1))
     mse = ((pred - true) ** 2).flatten(1).mean(1).clamp(min=1e-10)
     return {
         "psnr": 10.0 * torch.log10(1.0 / mse),
-        "ssim": ssim_map(pred, true).flatten(1).mean(1),
+        **({"ssim": ssim_map(pred, true).flatten(1).mean(1)} if with_ssim else {}),
         "ciede2000": ciede2000(rgb_to_lab(pred), rgb_to_lab(true)).flatten(1).mean(1),
         "colorfulness": colorfulness(pred),
     }
@@ -44,20 +46,53 @@ def target_score(metrics: dict, baseline: dict) -> float:
     return min(colour, psnr, ciede)
 
 
+# Render gains (``--saturation``) at which validation also scores a model, to find the best target score a gain
+# reaches: the model's frontier, whatever vividness its training left it at (the shipped default records its gain).
+FRONTIER_GAINS = (1.0, 1.05, 1.1, 1.15, 1.2, 1.3)
+
+
+def frontier(by_gain: dict[float, dict], baseline: dict) -> tuple[float, float]:
+    """The best target score over render gains (``by_gain``: gain -> mean PSNR / CIEDE2000 / colourfulness) and the
+    gain that reaches it (the smallest, on a tie)."""
+    scores = {gain: target_score(metrics, baseline) for gain, metrics in sorted(by_gain.items())}
+    gain = max(scores, key=lambda g: (scores[g], -g))
+    return scores[gain], gain
+
+
 @torch.no_grad()
-def validate(model: torch.nn.Module, images: torch.Tensor, device: torch.device, precision: str, batch_size: int = 32) -> dict:
-    """Mean PSNR / SSIM / colourfulness on RGB of L + predicted ab against the true images."""
+def validate(
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    device: torch.device,
+    precision: str,
+    batch_size: int = 32,
+    baseline: dict | None = None,
+) -> dict:
+    """Mean PSNR / SSIM / CIEDE2000 / colourfulness on RGB of L + predicted ab against the true images. With the gray
+    ``baseline`` (see ``gray_baseline``) also the target score, and the frontier: the best target score over
+    ``FRONTIER_GAINS`` (the prediction scaled as ``--saturation`` scales it) and its gain."""
     was_training = model.training
     model.eval()
-    scores = []
+    gains = [gain for gain in FRONTIER_GAINS if gain != 1.0] if baseline else []  # gain 1 is the plain scores
+    scores, by_gain = [], {gain: [] for gain in gains}
     for start in range(0, len(images), batch_size):
         lightness, ab = lab_batch(images[start : start + batch_size], device)
         with autocast(device, precision):
-            pred = model(to_layout(lightness, device, precision))
-        scores.append(batch_quality(lightness, pred.float(), ab))
+            pred = model(to_layout(lightness, device, precision)).float()
+        scores.append(batch_quality(lightness, pred, ab))
+        for gain in gains:
+            by_gain[gain].append(batch_quality(lightness, pred * gain, ab, with_ssim=False))
     model.train(was_training)
-    merged = {key: torch.cat([s[key] for s in scores]) for key in scores[0]}
-    return {key: float(value.mean()) for key, value in merged.items()}
+    metrics = _means(scores)
+    if baseline:
+        metrics["target"] = target_score(metrics, baseline)
+        by_gain[1.0] = scores
+        metrics["frontier"], metrics["frontier_gain"] = frontier({g: _means(s) for g, s in by_gain.items()}, baseline)
+    return metrics
+
+
+def _means(scores: list[dict[str, torch.Tensor]]) -> dict[str, float]:
+    return {key: float(torch.cat([s[key] for s in scores]).mean()) for key in scores[0]}
 
 
 def gray_baseline(images: torch.Tensor, batch_size: int = 32) -> dict:
