@@ -62,7 +62,7 @@ class TrainLog:
         import matplotlib.pyplot as plt
 
         rows = self.read()
-        fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 4))
+        fig, (ax_loss, ax_val, ax_target) = plt.subplots(1, 3, figsize=(16, 4))
         for column in [c for c in self.columns if c.startswith("loss")]:
             points = [(int(r["step"]), float(r[column])) for r in rows if r.get(column)]
             if points:
@@ -78,6 +78,16 @@ class TrainLog:
             ax_ssim.plot(*zip(*ssim), "s--", color="tab:orange", label="SSIM")
             ax_ssim.set_ylabel("SSIM")
         ax_val.set(xlabel="step", ylabel="validation PSNR (dB)", title="validation")
+        for column, style, label in (("val_target", "o-", "target score"), ("val_frontier", "^--", "frontier (best gain)")):
+            points = [(int(r["step"]), float(r[column])) for r in rows if r.get(column)]
+            if points:
+                ax_target.plot(*zip(*points), style, label=label)
+        for r in rows:  # the gain that reaches the frontier, beside each point
+            if r.get("val_frontier_gain"):
+                ax_target.annotate(f"x{float(r['val_frontier_gain']):g}", (int(r["step"]), float(r["val_frontier"])), fontsize=7)
+        ax_target.set(xlabel="step", ylabel="smallest margin (1 = target met)", title="default-model target")
+        if ax_target.lines:
+            ax_target.legend(fontsize=8)
         fig.tight_layout()
         tmp = Path(png_path).with_suffix(".tmp.png")
         fig.savefig(tmp, dpi=90)
