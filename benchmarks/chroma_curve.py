@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("pool", type=Path)
     parser.add_argument("val", type=Path)
     parser.add_argument("--weights", default=None)
-    parser.add_argument("--count", type=int, default=256)
+    parser.add_argument("--count", type=int, default=256, help="held-out photos scored (0: the validation folder only)")
     parser.add_argument("--gains", type=float, nargs="*", default=[1.0, 1.1, 1.2])
     parser.add_argument("--gammas", type=float, nargs="*", default=[0.1, 0.2, 0.3])
     parser.add_argument("--c0", type=float, nargs="*", default=[10.0, 15.0, 20.0])
@@ -86,7 +86,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     colorizer = Colorizer.load(args.weights, "cpu", args.precision, SIZE, 1.0, "torch")
-    sets = {"held-out": heldout_photos(args.pool, args.count), args.val.name: folder_photos(args.val)}
+    sets = {"held-out": heldout_photos(args.pool, args.count)} if args.count > 0 else {}
+    sets[args.val.name] = folder_photos(args.val)
     images = {name: resize_batch(torch.from_numpy(photos), SIZE) for name, photos in sets.items()}  # (B, 3, S, S) in [0, 1]
     data = {name: (predict(colorizer, batch), gray_baseline(batch)) for name, batch in images.items()}
     curves = [(f"gain {s}", lambda ab, s=s: ab * s) for s in args.gains]
