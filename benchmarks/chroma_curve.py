@@ -2,8 +2,8 @@
 
     python benchmarks/chroma_curve.py ../shared/data/train ../shared/data/val/bsd100 [--weights W]
 
-Predicts ab once per photo (render 256) on the campaign's held-out split of the pool (the first 256
-photos of the 2 % hash split, as `train --val-size 256` scores them) and on a validation folder at
+Predicts ab once per photo (render 256) on the campaign's held-out split of the pool (256 photos of the 2 %
+hash split, as `train --val-size 256` picks and scores them) and on a validation folder at
 protocol 256, then scores, for each curve, PSNR / CIEDE2000 / colourfulness and the target score with the
 training validation's torch metrics. Curves: a uniform gain s (``--saturation``) and a chroma power
 c' = c * clip((c / c0) ** gamma, 1/limit, limit), which boosts strong (confident) chroma more than faint,
@@ -25,16 +25,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from chromafuse.evaluation.runner import load_reference  # noqa: E402
 from chromafuse.inference.colorizer import Colorizer  # noqa: E402
 from chromafuse.media.listing import list_images  # noqa: E402
-from chromafuse.training.data import build_cache, decode_squares, lab_batch, resize_batch, split_indices  # noqa: E402
+from chromafuse.training.data import (  # noqa: E402
+    build_cache,
+    decode_squares,
+    lab_batch,
+    resize_batch,
+    split_indices,
+    validation_sample,
+)
 from chromafuse.training.validation import batch_quality, gray_baseline, target_score  # noqa: E402
 
 SIZE = 256
 
 
-def heldout_photos(pool: Path, count: int) -> np.ndarray:
+def heldout_photos(pool: Path, count: int, how: str) -> np.ndarray:
     cache = build_cache([pool], 160)
     _, val_idx = split_indices(cache.files, 0.02)
-    return decode_squares([cache.files[i] for i in val_idx[:count]], SIZE)
+    return decode_squares([cache.files[i] for i in validation_sample(cache.files, val_idx, count, how)], SIZE)
 
 
 def folder_photos(folder: Path) -> np.ndarray:
@@ -74,6 +81,9 @@ def main() -> None:
     parser.add_argument("val", type=Path)
     parser.add_argument("--weights", default=None)
     parser.add_argument("--count", type=int, default=256, help="held-out photos scored (0: the validation folder only)")
+    parser.add_argument(
+        "--val-sample", default="spread", help="which held-out photos, as train --val-sample picks them (spread or first)"
+    )
     parser.add_argument("--gains", type=float, nargs="*", default=[1.0, 1.1, 1.2])
     parser.add_argument("--gammas", type=float, nargs="*", default=[0.1, 0.2, 0.3])
     parser.add_argument("--c0", type=float, nargs="*", default=[10.0, 15.0, 20.0])
@@ -86,7 +96,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     colorizer = Colorizer.load(args.weights, "cpu", args.precision, SIZE, 1.0, "torch")
-    sets = {"held-out": heldout_photos(args.pool, args.count)} if args.count > 0 else {}
+    sets = {"held-out": heldout_photos(args.pool, args.count, args.val_sample)} if args.count > 0 else {}
     sets[args.val.name] = folder_photos(args.val)
     images = {name: resize_batch(torch.from_numpy(photos), SIZE) for name, photos in sets.items()}  # (B, 3, S, S) in [0, 1]
     data = {name: (predict(colorizer, batch), gray_baseline(batch)) for name, batch in images.items()}

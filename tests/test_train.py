@@ -319,6 +319,30 @@ def test_validation_renders_at_val_size_from_the_original_files(tmp_path, photo_
         tiny_config(photo_folder, tmp_path, tmp_path, folder_weights={"a": float("inf")})
 
 
+def test_the_validation_sample_spreads_over_every_folder_and_old_runs_keep_theirs(tmp_path):
+    from chromafuse.training.data import validation_sample
+
+    # a split of 40 photos in folders a..e (8 each), listed in path order as the cache lists them
+    files = [f"/pool/{folder}/{folder}{i:02d}.webp" for folder in "abcde" for i in range(8)]
+    split = np.arange(len(files))
+    first = validation_sample(files, split, 10, "first")
+    assert {files[i].split("/")[2] for i in first} == {"a", "b"}  # path order: only the folders that sort first
+    spread = validation_sample(files, split, 10, "spread")
+    assert len(spread) == 10 and len(set(spread)) == 10 and list(spread) == sorted(spread)
+    assert {files[i].split("/")[2] for i in spread} == set("abcde")  # 10 of 40 by name hash: every folder here
+    assert np.array_equal(spread, validation_sample(list(files), split.copy(), 10, "spread"))  # the same every time
+    assert np.array_equal(validation_sample(files, split[:6], 10, "spread"), split[:6])  # fewer than asked: all
+    with pytest.raises(ValueError, match="validation sample must be one of spread, first"):
+        validation_sample(files, split, 10, "random")
+    # a run saved before the setting existed resumes on the photos it validated on
+    stored = TrainConfig(data_dirs=(tmp_path,), out=tmp_path / "run", steps=1).to_dict()
+    del stored["val_sample"]
+    assert (
+        TrainConfig.from_dict(stored).val_sample == "first"
+        and TrainConfig((tmp_path,), tmp_path / "run", steps=1).val_sample == "spread"
+    )
+
+
 def test_target_score_is_the_smallest_margin_to_the_three_targets():
     from chromafuse.training.validation import target_score
 

@@ -22,6 +22,11 @@ def train(
     val_size: int | None = typer.Option(
         None, "--val-size", help="Validation render size (default: --size), e.g. 256 as colorize renders."
     ),
+    val_sample: str = typer.Option(
+        "spread",
+        "--val-sample",
+        help="Which photos of the validation split (at most 256) are scored: spread (every folder in proportion) or first (in path order).",
+    ),
     batch_size: int = typer.Option(16, "--batch-size", "-b", help="Training crops per optimisation step."),
     steps: int | None = typer.Option(None, help="Stop after this many optimiser steps."),
     epochs: float | None = typer.Option(None, help="Stop after this many passes over the data."),
@@ -75,6 +80,7 @@ def train(
                 val_dir=val,
                 size=size,
                 val_size=val_size,
+                val_sample=val_sample,
                 folder_weights=parse_folder_weights(folder_weight),
                 batch_size=batch_size,
                 steps=steps,

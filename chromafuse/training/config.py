@@ -9,6 +9,7 @@ from ..models.device import PRECISIONS
 from ..models.registry import check_side
 
 LOSS_NAMES = ("mse", "l1", "huber", "ciede", "ssim", "colorfulness", "spread", "cast", "bins", "perceptual", "gan")
+VALIDATION_SAMPLES = ("spread", "first")  # which photos of a validation split are scored (data.validation_sample)
 SELECT_METRICS = ("psnr", "ssim", "ciede2000", "target", "frontier")  # validation metrics that can pick best.ckpt
 PIXEL_LOSSES = ("mse", "l1", "huber", "ciede", "bins")
 
@@ -42,6 +43,7 @@ class TrainConfig:
     val_dir: Path | None = None
     val_fraction: float = 0.02
     max_val_images: int = 256
+    val_sample: str = "spread"  # which max_val_images of the split: see data.validation_sample
     size: int = 128
     val_size: int | None = None  # validation render size (default: size)
     cache_dir: Path | None = None
@@ -106,6 +108,8 @@ class TrainConfig:
             raise ValueError(f"select metric must be one of {', '.join(SELECT_METRICS)}, got {self.select_metric!r}")
         if not 0.05 <= self.min_scale <= 1.0:
             raise ValueError(f"min scale must be in [0.05, 1], got {self.min_scale}")
+        if self.val_sample not in VALIDATION_SAMPLES:
+            raise ValueError(f"val sample must be one of {', '.join(VALIDATION_SAMPLES)}, got {self.val_sample!r}")
         if not 0.0 <= self.sharpen <= 4.0:
             raise ValueError(f"sharpen must be in [0, 4], got {self.sharpen}")
         parse_losses(self.losses)
@@ -128,6 +132,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
         values = dict(values)
+        values.setdefault("val_sample", "first")  # runs made before the setting validated on the first photos
         values["data_dirs"] = tuple(Path(p) for p in values["data_dirs"])
         for key in ("out", "val_dir", "cache_dir", "init"):
             if values.get(key) is not None:

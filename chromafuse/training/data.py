@@ -27,6 +27,7 @@ from ..color.lab import rgb_to_lab
 from ..media.files import cache_dir as default_cache_dir
 from ..media.images import COLOR_SPREAD_8BIT, ImageReadError, check_header, color_spread
 from ..media.listing import list_images
+from .config import VALIDATION_SAMPLES
 from .losses import gaussian_window
 
 
@@ -135,6 +136,19 @@ def split_indices(files: list[str], val_fraction: float) -> tuple[np.ndarray, np
     """Deterministic split by a hash of the file name: the same file always lands on the same side."""
     is_val = np.array([zlib.crc32(Path(f).name.encode()) % 10_000 < val_fraction * 10_000 for f in files], dtype=bool)
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def validation_sample(files: list[str], indices: np.ndarray, count: int, how: str = "spread") -> np.ndarray:
+    """Which ``count`` of ``indices`` (a split, in path order) to validate on. 'spread': those first in an order
+    hashed from their file names, so every folder is represented in proportion, kept in path order; 'first': the
+    first ``count`` in path order (runs made before 'spread' existed: in a pool of many folders, only the folders
+    whose names sort first)."""
+    if how not in VALIDATION_SAMPLES:
+        raise ValueError(f"validation sample must be one of {', '.join(VALIDATION_SAMPLES)}, got {how!r}")
+    if how == "first" or len(indices) <= count:
+        return indices[:count]
+    keys = np.array([zlib.crc32(b"validation order " + Path(files[i]).name.encode()) for i in indices])
+    return np.sort(indices[np.argsort(keys, kind="stable")[:count]])
 
 
 def sampling_weights(

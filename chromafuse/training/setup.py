@@ -20,7 +20,7 @@ from ..models.checkpoint import read_checkpoint
 from ..models.device import autocast, resolve_device
 from .adversarial import Adversary
 from .config import TrainConfig
-from .data import ImageCache, build_cache, decode_squares, resize_batch, sampling_weights, split_indices
+from .data import ImageCache, build_cache, decode_squares, resize_batch, sampling_weights, split_indices, validation_sample
 from .losses import LossNetworks
 from .perceptual import PerceptualLoss
 
@@ -60,12 +60,14 @@ def prepare_data(cfg: TrainConfig, rank: int, world: int) -> RunData:
         dist.barrier()
     if val_cache is None:
         train_idx, val_idx = split_indices(cache.files, cfg.val_fraction)
-        val_idx = val_idx[: cfg.max_val_images]
+        val_idx = validation_sample(cache.files, val_idx, cfg.max_val_images, cfg.val_sample)
         same_scale = val_size == cfg.size
         val_source = cache.images[val_idx] if same_scale else decode_squares([cache.files[i] for i in val_idx], val_size)
     else:
         train_idx = np.arange(len(cache.files))
-        val_source = val_cache.images[: cfg.max_val_images]
+        val_source = val_cache.images[
+            validation_sample(val_cache.files, np.arange(len(val_cache.files)), cfg.max_val_images, cfg.val_sample)
+        ]
     if len(train_idx) == 0:
         raise ValueError("no training images left after the validation split")
     val_images = resize_batch(torch.from_numpy(np.array(val_source)), val_size) if len(val_source) else torch.empty(0)
