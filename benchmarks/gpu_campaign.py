@@ -79,7 +79,9 @@ def pack(run: Path, folder: Path, budget_mib: float, quality: int, val_count: in
     save_checkpoint(tmp / "weights.pt", Checkpoint(last.arch, last.model_args, start, {}), half=True)  # the EMA: the better start
     if any(name == "perceptual" for name, _ in cfg.loss_terms):
         torch.save({k: v.half() for k, v in PerceptualLoss().state_dict().items()}, tmp / "perceptual.pt")
-    val = (data.val_images[:val_count].permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
+    # every k-th of the run's validation photos (in path order): their folders in proportion, not the first few
+    every = np.unique(np.linspace(0, len(data.val_images) - 1, min(val_count, len(data.val_images))).round().astype(int))
+    val = (data.val_images[every].permute(0, 2, 3, 1).numpy() * 255).round().astype(np.uint8)
     _write_blob(tmp, "val", [_encode(image, 95) for image in val])
 
     rng = np.random.default_rng(seed)
