@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import filetype
@@ -170,7 +169,7 @@ def api_router(colorizer: Colorizer, batcher: DynamicBatcher, limits: ServeLimit
         guidance = await _guidance(form, image.shape, max_bytes, limits.max_pixels)
         lightness, small = await run_in_threadpool(_prepare, image.pixels, size, detail)
         if guidance:  # steered requests run one by one on the guided model, beside the batches
-            guided = replace(colorizer.for_guidance(), saturation=saturation)
+            guided = colorizer.for_guidance().with_render(saturation=saturation)
             shape = [lightness.shape]
             ab = (await run_in_threadpool(guided.predict_guided, small[None], [guidance], shape))[0]
         else:

@@ -17,13 +17,23 @@ def batch_quality(
 ) -> dict[str, torch.Tensor]:
     """Per-image PSNR (dB, RGB in [0, 1]), SSIM (gaussian, per channel mean; left out without ``with_ssim``),
     mean CIEDE2000 (on the RGB images, as the evaluation scores them) and colourfulness."""
-    pred = lab_to_rgb(torch.cat([lightness, pred_ab], dim=1))
+    return _quality(lightness, pred_ab, _truth(lightness, true_ab), with_ssim)
+
+
+def _truth(lightness: torch.Tensor, true_ab: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The true images as RGB, and that RGB back in Lab (as CIEDE2000 compares them): once per batch."""
     true = lab_to_rgb(torch.cat([lightness, true_ab], dim=1))
+    return true, rgb_to_lab(true)
+
+
+def _quality(lightness, pred_ab, truth, with_ssim: bool) -> dict[str, torch.Tensor]:
+    true, true_lab = truth
+    pred = lab_to_rgb(torch.cat([lightness, pred_ab], dim=1))
     mse = ((pred - true) ** 2).flatten(1).mean(1).clamp(min=1e-10)
     return {
         "psnr": 10.0 * torch.log10(1.0 / mse),
         **({"ssim": ssim_map(pred, true).flatten(1).mean(1)} if with_ssim else {}),
-        "ciede2000": ciede2000(rgb_to_lab(pred), rgb_to_lab(true)).flatten(1).mean(1),
+        "ciede2000": ciede2000(rgb_to_lab(pred), true_lab).flatten(1).mean(1),
         "colorfulness": colorfulness(pred),
     }
 
@@ -79,9 +89,10 @@ def validate(
         lightness, ab = lab_batch(images[start : start + batch_size], device)
         with autocast(device, precision):
             pred = model(to_layout(lightness, device, precision)).float()
-        scores.append(batch_quality(lightness, pred, ab))
+        truth = _truth(lightness, ab)
+        scores.append(_quality(lightness, pred, truth, with_ssim=True))
         for gain in gains:
-            by_gain[gain].append(batch_quality(lightness, pred * gain, ab, with_ssim=False))
+            by_gain[gain].append(_quality(lightness, pred * gain, truth, with_ssim=False))
     model.train(was_training)
     metrics = _means(scores)
     if baseline:
