@@ -6,6 +6,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -56,6 +57,13 @@ def test_cache_counts_skipped_files(tmp_path, photo_folder):
     assert len(cache.files) == 12
     assert cache.skipped == {"unreadable": 1, "grayscale": 1, "too_small": 1}
     assert cache.images.shape == (12, 80, 80, 3) and cache.group_names == ["a", "b"]
+    # Each kept row is its own file, decoded and squashed to 80 px, in order, with the skipped rows squeezed out;
+    # the array is read from disk, not held in memory, and nothing temporary is left beside it.
+    for row, file in zip(cache.images, cache.files):
+        expected = cv2.resize(cv2.imread(file, cv2.IMREAD_COLOR), (80, 80), interpolation=cv2.INTER_AREA)
+        assert np.array_equal(row, expected[..., ::-1])
+    assert isinstance(cache.images, np.memmap)
+    assert sorted(p.suffix for p in (tmp_path / "cache").iterdir()) == [".json", ".npy"]
     again = build_cache([data], 80, tmp_path / "cache", min_side=32)  # reused from disk
     assert np.array_equal(np.asarray(again.images), np.asarray(cache.images))
 
@@ -299,7 +307,6 @@ def test_sampling_weights_balance_folders_and_apply_named_factors():
 
 
 def test_validation_renders_at_val_size_from_the_original_files(tmp_path, photo_folder):
-    import cv2
 
     from chromafuse.training.setup import prepare_data
 
