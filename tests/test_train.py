@@ -449,3 +449,50 @@ def test_the_spread_term_counts_colour_within_the_photo_and_ignores_its_tint():
     )
     # Only missing colour counts: more contrast than the truth costs nothing.
     assert float(total_loss(terms, true * 1.5, true, lightness)[0]) == 0.0
+
+
+def test_export_of_a_runs_last_checkpoint_ships_the_weights_its_validation_scored(tmp_path, photo_folder):
+    from typer.testing import CliRunner
+
+    from chromafuse.cli import app
+
+    # one validation, at the last step: best.ckpt then holds the EMA weights that validation scored
+    cfg = tiny_config(
+        photo_folder, tmp_path / "run", tmp_path / "cache", steps=4, val_every=4, ema_decay=0.5, select_metric="frontier"
+    )
+    chromafuse.train(cfg)
+    last, best = read_checkpoint(tmp_path / "run" / "last.ckpt"), read_checkpoint(tmp_path / "run" / "best.ckpt")
+    assert best.metadata["step"] == last.metadata["step"] == 4
+
+    def exported(*options):
+        target = tmp_path / f"shipped{len(list(tmp_path.glob('shipped*')))}.pt"
+        result = CliRunner().invoke(app, ["export", str(tmp_path / "run" / "last.ckpt"), str(target), "--fp32", *options])
+        assert result.exit_code == 0, result.output
+        return read_checkpoint(target), result.output
+
+    averaged, said = exported("--saturation", "frontier")
+    assert averaged.metadata["weights"] == "ema" and "averaged (EMA) weights" in said
+    assert averaged.metadata["saturation"] == last.metadata["metrics"]["frontier_gain"]
+    raw, _ = exported("--no-ema")
+    assert raw.metadata["weights"] == "trained" and "saturation" not in raw.metadata
+    differ = False
+    for name, weight in best.state_dict.items():
+        assert torch.equal(averaged.state_dict[name], weight), name
+        assert torch.equal(raw.state_dict[name], last.state_dict[name]), name
+        differ |= weight.is_floating_point() and not torch.equal(weight, last.state_dict[name])
+    assert differ  # the average is not the last step's weights
+
+
+def test_export_names_what_a_checkpoint_lacks(tmp_path, tiny_checkpoint):
+    from typer.testing import CliRunner
+
+    from chromafuse.cli import app
+
+    target = tmp_path / "shipped.pt"
+    result = CliRunner().invoke(app, ["export", str(tiny_checkpoint), str(target), "--ema"])
+    assert result.exit_code == 2 and f"{tiny_checkpoint}: keeps no averaged (EMA) weights" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, ["export", str(tiny_checkpoint), str(target), "--saturation", "frontier"])
+    assert result.exit_code == 2 and "records no frontier gain" in " ".join(result.output.split())
+    result = CliRunner().invoke(app, ["export", str(tiny_checkpoint), str(target), "--saturation", "vivid"])
+    assert result.exit_code == 2 and "--saturation must be a number or 'frontier', got 'vivid'" in result.output
+    assert not target.exists()

@@ -57,7 +57,8 @@ def cached_onnx(weights: Path) -> Path:
     target = cache_dir() / "onnx" / f"{Path(weights).stem}-{key}.onnx"
     if not target.exists():
         try:
-            export_onnx(prepare_export(weights, target), target, str(weights))
+            # the weights the torch backend loads (a run's last.ckpt: its raw ones, not its EMA)
+            export_onnx(prepare_export(weights, target, ema=False), target, str(weights))
         except RuntimeError as error:  # the exporter's own failures
             raise ValueError(f"{weights}: could not be exported to ONNX ({str(error).splitlines()[0]})") from None
     return target

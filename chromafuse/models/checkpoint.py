@@ -136,14 +136,43 @@ def check_render_settings(render_size: int | None = None, saturation: float | No
         raise ValueError(f"detail must be between 0.25 and 1 (a fraction of the render size), got {detail}")
 
 
+def ema_weights(checkpoint: Checkpoint) -> dict[str, torch.Tensor] | None:
+    """The averaged (EMA) weights a run's ``last.ckpt`` keeps in its training state, or None. They are the
+    weights its validation figures (``metadata['metrics']``) describe; ``state_dict`` holds the raw ones."""
+    saved = (checkpoint.training_state or {}).get("ema")
+    if not isinstance(saved, dict):
+        return None
+    weights = {k.removeprefix("module."): v for k, v in saved.items() if k.startswith("module.")}
+    return weights or None
+
+
+def frontier_gain(checkpoint: Checkpoint, source: str | os.PathLike) -> float:
+    """The render gain at which the checkpoint's last validation reached its best target score (``--select frontier``)."""
+    gain = checkpoint.metadata.get("metrics", {}).get("frontier_gain")
+    if not isinstance(gain, (int, float)):
+        raise ValueError(
+            f"{source}: records no frontier gain (a run validated with `train --select frontier` records one); give a number"
+        )
+    return float(gain)
+
+
 def prepare_export(
-    source: str | os.PathLike, target: str | os.PathLike, temperature: float | None = None, **metadata: Any
+    source: str | os.PathLike,
+    target: str | os.PathLike,
+    temperature: float | None = None,
+    ema: bool | None = None,
+    **metadata: Any,
 ) -> Checkpoint:
     """The checkpoint an export writes: weights and metadata, no training state. ``temperature`` sets the
     decoding temperature of a bins head (lower: more vivid); metadata such as ``render_size``,
-    ``saturation``, ``detail``, ``name`` and ``card`` (a dict of text) is recorded as given."""
-    check_render_settings(metadata.get("render_size"), metadata.get("saturation"), metadata.get("detail"))
+    ``saturation``, ``detail``, ``name`` and ``card`` (a dict of text) is recorded as given, and a
+    ``saturation`` of ``"frontier"`` records the gain the checkpoint's validation found best. ``ema``: export
+    the averaged weights a run's ``last.ckpt`` keeps (None: those if it keeps them, else its weights;
+    True: refuse a checkpoint without them; False: the raw weights). Which ones is recorded as ``weights``."""
     checkpoint = read_checkpoint(source)
+    if metadata.get("saturation") == "frontier":
+        metadata["saturation"] = frontier_gain(checkpoint, source)
+    check_render_settings(metadata.get("render_size"), metadata.get("saturation"), metadata.get("detail"))
     model_args = dict(checkpoint.model_args)
     if temperature is not None:
         if model_args.get("head") != "bins":
@@ -151,16 +180,26 @@ def prepare_export(
         if not 0.0 < temperature <= 2.0:
             raise ValueError(f"temperature must be in (0, 2], got {temperature}")
         model_args["temperature"] = float(temperature)
-    checkpoint = replace(checkpoint, model_args=model_args)
+    averaged = ema_weights(checkpoint) if ema is not False else None
+    if ema and averaged is None:
+        raise ValueError(f"{source}: keeps no averaged (EMA) weights (a run's last.ckpt trained with --ema keeps them)")
+    weights = averaged if averaged is not None else checkpoint.state_dict
+    kind = "ema" if averaged is not None else checkpoint.metadata.get("weights", "trained")
+    checkpoint = replace(checkpoint, model_args=model_args, state_dict=weights)
     build_model(checkpoint, source)  # refuse to export weights that do not load
     if Path(target).resolve() == Path(source).resolve():
         raise ValueError(f"{target}: export would overwrite its source")
-    return Checkpoint(checkpoint.arch, model_args, checkpoint.state_dict, {**checkpoint.metadata, **metadata})
+    return Checkpoint(checkpoint.arch, model_args, weights, {**checkpoint.metadata, **metadata, "weights": kind})
 
 
 def export_checkpoint(
-    source: str | os.PathLike, target: str | os.PathLike, half: bool = True, temperature: float | None = None, **metadata: Any
+    source: str | os.PathLike,
+    target: str | os.PathLike,
+    half: bool = True,
+    temperature: float | None = None,
+    ema: bool | None = None,
+    **metadata: Any,
 ) -> Path:
     """Write a small inference checkpoint (fp16 by default); see :func:`prepare_export`."""
-    save_checkpoint(Path(target), prepare_export(source, target, temperature, **metadata), half=half)
+    save_checkpoint(Path(target), prepare_export(source, target, temperature, ema, **metadata), half=half)
     return Path(target)
