@@ -496,3 +496,25 @@ def test_export_names_what_a_checkpoint_lacks(tmp_path, tiny_checkpoint):
     result = CliRunner().invoke(app, ["export", str(tiny_checkpoint), str(target), "--saturation", "vivid"])
     assert result.exit_code == 2 and "--saturation must be a number or 'frontier', got 'vivid'" in result.output
     assert not target.exists()
+
+
+def test_validation_scores_in_fp32_whatever_the_training_precision(tmp_path, photo_folder):
+    from chromafuse.training.setup import prepare_data
+    from chromafuse.training.validation import gray_baseline, validate
+
+    # a bf16 run (emulated where the CPU lacks it; tiny) validates in fp32 unless told otherwise
+    cfg = tiny_config(photo_folder, tmp_path / "run", tmp_path / "cache", steps=2, val_every=2, precision="bf16")
+    chromafuse.train(cfg)
+    best = read_checkpoint(tmp_path / "run" / "best.ckpt")
+    assert (best.metadata["precision"], best.metadata["val_precision"]) == ("bf16", "fp32")
+    model, _ = load_checkpoint(tmp_path / "run" / "best.ckpt")
+    images = prepare_data(cfg, 0, 1).val_images
+    again = validate(model, images, torch.device("cpu"), "fp32", baseline=gray_baseline(images))
+    assert best.metadata["metrics"]["psnr"] == pytest.approx(again["psnr"], abs=1e-4)
+    assert best.metadata["metrics"]["ciede2000"] == pytest.approx(again["ciede2000"], abs=1e-4)
+    # runs saved before the setting existed go on validating in their training precision
+    stored = cfg.to_dict()
+    del stored["val_precision"]
+    assert TrainConfig.from_dict(stored).val_precision == "bf16" and cfg.val_precision == "fp32"
+    with pytest.raises(ValueError, match="validation precision must be one of"):
+        replace(cfg, val_precision="fp8")

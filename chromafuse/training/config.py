@@ -46,6 +46,7 @@ class TrainConfig:
     val_sample: str = "spread"  # which max_val_images of the split: see data.validation_sample
     size: int = 128
     val_size: int | None = None  # validation render size (default: size)
+    val_precision: str = "fp32"  # validation's precision: fp32 gives the same figures on every machine; auto: as training
     cache_dir: Path | None = None
     batch_size: int = 16
     steps: int | None = None
@@ -104,6 +105,8 @@ class TrainConfig:
             raise ValueError(f"EMA decay must be in [0, 1), got {self.ema_decay}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.val_precision not in PRECISIONS:
+            raise ValueError(f"validation precision must be one of {', '.join(PRECISIONS)}, got {self.val_precision!r}")
         if self.select_metric not in SELECT_METRICS:
             raise ValueError(f"select metric must be one of {', '.join(SELECT_METRICS)}, got {self.select_metric!r}")
         if not 0.05 <= self.min_scale <= 1.0:
@@ -133,6 +136,7 @@ class TrainConfig:
     def from_dict(cls, values: dict) -> TrainConfig:
         values = dict(values)
         values.setdefault("val_sample", "first")  # runs made before the setting validated on the first photos
+        values.setdefault("val_precision", values.get("precision", "auto"))  # ... and in their training precision
         values["data_dirs"] = tuple(Path(p) for p in values["data_dirs"])
         for key in ("out", "val_dir", "cache_dir", "init"):
             if values.get(key) is not None:

@@ -61,6 +61,7 @@ class _Trainer:
         self.cfg = cfg
         self.rank, self.world, self.device = setup_distributed(cfg.device)
         self.precision = resolve_precision(cfg.precision, self.device)
+        self.val_precision = resolve_precision(cfg.val_precision, self.device)
         self.is_main = self.rank == 0
         self.run_dir = Path(cfg.out)
         if self.is_main:
@@ -202,7 +203,7 @@ class _Trainer:
         state, cfg = self.state, self.cfg
         weights_model = self.ema.module if self.ema is not None else self.model
         if len(self.data.val_images):
-            metrics = validate(weights_model, self.data.val_images, self.device, self.precision, baseline=self.val_baseline)
+            metrics = validate(weights_model, self.data.val_images, self.device, self.val_precision, baseline=self.val_baseline)
             state["last_metrics"] = {**metrics, "step": state["step"]}
             self.log.append(
                 {
@@ -239,6 +240,7 @@ class _Trainer:
             "train_time_s": round(state["elapsed_s"], 1),
             "device": str(self.device),
             "precision": self.precision,
+            "val_precision": self.val_precision,
             "world_size": self.world,
             "torch": str(torch.__version__),
             "chromafuse": __version__,
