@@ -463,6 +463,7 @@ def test_export_of_a_runs_last_checkpoint_ships_the_weights_its_validation_score
     chromafuse.train(cfg)
     last, best = read_checkpoint(tmp_path / "run" / "last.ckpt"), read_checkpoint(tmp_path / "run" / "best.ckpt")
     assert best.metadata["step"] == last.metadata["step"] == 4
+    assert (best.metadata["weights"], last.metadata["weights"]) == ("ema", "trained")
 
     def exported(*options):
         target = tmp_path / f"shipped{len(list(tmp_path.glob('shipped*')))}.pt"

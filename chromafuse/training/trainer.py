@@ -235,6 +235,8 @@ class _Trainer:
             "train_config": self.cfg.to_dict(),
             "data": self.data.summary,
             "metrics": state["last_metrics"],
+            # which weights the file holds: best.ckpt the averaged ones when EMA is on, last.ckpt the raw ones
+            "weights": "ema" if self.ema is not None and weights_model is self.ema.module else "trained",
             "step": state["step"],
             "samples": state["samples"],
             "train_time_s": round(state["elapsed_s"], 1),
